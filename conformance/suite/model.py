@@ -1,0 +1,118 @@
+"""Typed contract: what the YAML suite files say, once validated and layered.
+
+Three layers, each its own file kind: a protocol (rules of one wire protocol), a contract
+(one model as one provider publishes it) and a target (where to send requests).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ParamType = Literal["number", "integer", "boolean", "string", "string_or_list", "enum", "array"]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str  # chat_completions | responses | messages
+    family: str  # openai | anthropic
+    method: str
+    path: str
+    auth_schemes: tuple[str, ...]
+    stream_media_type: str
+    stream_terminator: str
+    named_events: bool
+    error_status: dict[str, int]
+    error_body: str
+    fields: dict[str, str]
+    finish_reasons: tuple[str, ...]
+    id_prefixes: dict[str, str]
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class FieldBinding:
+    """How one canonical parameter appears on one endpoint."""
+
+    wire_name: str | None  # dotted path into the request body; None when unsupported
+    assumption: str | None = None
+    unsupported: str | None = None
+
+    @property
+    def supported(self) -> bool:
+        return self.wire_name is not None
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    type: ParamType
+    description: str = ""
+    default: Any = None
+    has_default: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    values: tuple[str, ...] = ()
+    max_items: int | None = None
+    requires: dict[str, Any] = field(default_factory=dict)
+    bindings: dict[str, FieldBinding] = field(default_factory=dict)
+
+    def binding(self, endpoint: str) -> FieldBinding:
+        return self.bindings[endpoint]
+
+
+@dataclass(frozen=True)
+class Assumption:
+    where: str  # YAML path inside the contract
+    text: str
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    base_url: str
+    api_key_env: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    context_tokens: int
+    max_output_tokens: int
+
+
+@dataclass(frozen=True)
+class Pricing:
+    currency: str
+    per_successful_message: float
+    per_web_search_call: float
+
+
+@dataclass(frozen=True)
+class Contract:
+    name: str
+    model: str
+    provider: Provider
+    endpoints: dict[str, Protocol]  # in the order the contract lists them
+    limits: Limits
+    features: dict[str, Any]
+    pricing: Pricing
+    parameters: dict[str, Parameter]
+    expectations: dict[str, Any]
+    assumptions: tuple[Assumption, ...]
+    source: str = ""
+
+    @property
+    def probe_max_tokens(self) -> int:
+        return int(self.expectations.get("probe_max_tokens", 16))
+
+    def supported_parameters(self, endpoint: str) -> list[Parameter]:
+        return [p for p in self.parameters.values() if p.binding(endpoint).supported]
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    server: Literal["reference", "provider", "external"]
+    base_url: str | None = None
+    api_key_env: str | None = None
+    model: str | None = None
+    source: str = ""
