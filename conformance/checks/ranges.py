@@ -1,0 +1,38 @@
+"""Parameter ranges and types, from the contract's parameter table."""
+from __future__ import annotations
+
+from conformance.checks.probe import Probe
+from conformance.checks.registry import Case, CheckFailed, check, fail_if
+from conformance.generation.ranges import BoundaryValue, boundary_values
+
+
+def _boundary_cases(probe: Probe) -> list[Case]:
+    return [Case(b.id, b) for p in probe.contract.supported_parameters(probe.endpoint) for b in boundary_values(p)]
+
+
+@check(category="ranges", cases=_boundary_cases)
+async def parameter_ranges(probe: Probe, case: Case) -> None:
+    """Each documented parameter accepts its boundary values and rejects values outside its
+    range or of the wrong type with the protocol's invalid-parameter error naming it (seed table).
+    """
+    value: BoundaryValue = case.data
+    param = probe.contract.parameters[value.parameter]
+    wire_name = param.binding(probe.endpoint).wire_name
+    params = dict(param.requires)
+    params[value.parameter] = value.value
+    exchange = await probe.send(probe.request(**params))
+    if exchange.error:
+        raise CheckFailed(f"request failed: {exchange.error}")
+    if value.accept:
+        if exchange.status != 200:
+            raise CheckFailed(f"{wire_name}={value.value!r} ({value.why}) must be accepted, "
+                              f"found status {exchange.status}: {exchange.body[:200]!r}")
+        return
+    if exchange.status == 200:
+        raise CheckFailed(f"{wire_name}={value.value!r} ({value.why}) must be rejected with "
+                          f"{probe.wire.protocol.error_status['invalid_parameter']}, but was accepted")
+    if exchange.status is not None and exchange.status >= 500:
+        raise CheckFailed(f"{wire_name}={value.value!r} ({value.why}) got a server error "
+                          f"{exchange.status} instead of a 4xx")
+    fail_if(probe.wire.error_problems(exchange, status=probe.wire.protocol.error_status["invalid_parameter"],
+                                      param=wire_name))

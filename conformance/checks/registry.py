@@ -1,0 +1,69 @@
+"""Checks are plain async functions registered by name, each enforcing one contract rule.
+
+A check receives a `Probe` (one endpoint of one target) and, when it is parametrised, one
+`Case`. It raises `CheckFailed` with what was wrong, or `CheckSkipped` with why it cannot
+apply; returning normally is a pass.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from conformance.checks.probe import Probe
+
+
+class CheckFailed(AssertionError):
+    """The target broke the rule the check enforces."""
+
+
+class CheckSkipped(Exception):
+    """The check does not apply here; the message says why."""
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    data: Any = None
+
+
+CaseFactory = Callable[[Probe], list[Case]]
+CheckFunc = Callable[..., Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    name: str
+    category: str
+    func: CheckFunc
+    cases: CaseFactory | None
+    doc: str
+
+    @property
+    def rule(self) -> str:
+        return self.doc.strip().splitlines()[0] if self.doc.strip() else ""
+
+    def cases_for(self, probe: Probe) -> list[Case]:
+        return self.cases(probe) if self.cases else [Case("")]
+
+
+REGISTRY: dict[str, CheckSpec] = {}
+
+
+def check(*, category: str, cases: CaseFactory | None = None) -> Callable[[CheckFunc], CheckFunc]:
+    def register(func: CheckFunc) -> CheckFunc:
+        if not inspect.getdoc(func):
+            raise TypeError(f"check {func.__name__} needs a docstring naming the rule it enforces")
+        if func.__name__ in REGISTRY:
+            raise ValueError(f"check {func.__name__} registered twice")
+        REGISTRY[func.__name__] = CheckSpec(func.__name__, category, func, cases, inspect.getdoc(func) or "")
+        return func
+    return register
+
+
+def fail_if(problems: list[str]) -> None:
+    """Fail with every problem found, not just the first: one run shows all of them."""
+    if problems:
+        shown = problems[:8]
+        more = f" (+{len(problems) - 8} more)" if len(problems) > 8 else ""
+        raise CheckFailed("; ".join(shown) + more)

@@ -1,0 +1,29 @@
+"""Shape of non-stream responses."""
+from __future__ import annotations
+
+from conformance.checks.probe import Probe
+from conformance.checks.registry import CheckFailed, check, fail_if
+from conformance.transport.client import Exchange
+
+
+def expect_success(exchange: Exchange) -> None:
+    if exchange.error:
+        raise CheckFailed(f"request failed: {exchange.error}")
+    if exchange.status != 200:
+        raise CheckFailed(f"expected status 200, found {exchange.status}: {exchange.body[:200]!r}")
+
+
+@check(category="shape")
+async def response_shape(probe: Probe) -> None:
+    """A non-stream answer is a well-formed object of the protocol (WIRE.md A.6/B/C; F.1 checklist).
+
+    Validated against the protocol's JSON Schema, then its cross-field rules: choice indexes,
+    usage totals that add up, the id prefix.
+    """
+    exchange = await probe.send(probe.request())
+    expect_success(exchange)
+    try:
+        body = exchange.json()
+    except ValueError as exc:
+        raise CheckFailed(f"body is not JSON: {exc}") from None
+    fail_if(probe.wire.shape_problems(body))

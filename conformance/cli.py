@@ -1,0 +1,187 @@
+"""`conformance` command line: run, serve, checks, validate.
+
+Exit codes (as pytest's): 0 all passed, 1 a check failed, 2 usage or setup error,
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM). Errors are one line on stderr.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import signal
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from conformance.errors import ConformanceError, SetupError
+from conformance.secrets import redact
+from conformance.suite.loader import DEFAULT_CONTRACT, find_target, load_contract, load_document, validate
+from conformance.verdicts import Result, RunInfo
+
+EXIT_OK, EXIT_FAILED, EXIT_SETUP, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the run is, so the same cleanup as Ctrl-C writes the partial report."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="conformance", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the check catalogue against a target and write reports")
+    run.add_argument("--suite", type=Path, default=DEFAULT_CONTRACT, help="contract file (default: %(default)s)")
+    run.add_argument("--target", default="reference",
+                     help="reference (built-in server, default), live (the provider), or a target name/file")
+    run.add_argument("--base-url", help="any compatible server, e.g. http://127.0.0.1:8080/v1")
+    run.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key")
+    run.add_argument("--model", help="model id to request (default: the contract's)")
+    run.add_argument("--report-dir", type=Path, help="where to write reports (default: reports/<timestamp>/)")
+    run.add_argument("-k", dest="select", metavar="EXPR", help="only results whose id matches, as pytest -k")
+    run.add_argument("--reference-fault", action="append", default=[], metavar="NAME",
+                     help="break the built-in reference server on purpose (repeatable; see `conformance serve --list-faults`)")
+    run.add_argument("--no-color", action="store_true", help="plain terminal output")
+
+    serve = sub.add_parser("serve", help="serve the reference server (a local stand-in for the contract's model)")
+    serve.add_argument("--suite", type=Path, default=DEFAULT_CONTRACT)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--api-key-env", metavar="VAR", help="accept only the key in this environment variable")
+    serve.add_argument("--fault", action="append", default=[], metavar="NAME", help="switch on a fault (repeatable)")
+    serve.add_argument("--list-faults", action="store_true", help="print the fault catalogue and exit")
+
+    sub.add_parser("checks", help="list the registered checks and the rule each enforces")
+
+    val = sub.add_parser("validate", help="validate suite files (protocol, contract or target)")
+    val.add_argument("files", nargs="+", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "checks":
+            return _checks()
+        return _validate(args)
+    except ConformanceError as exc:
+        print(f"conformance: error: {redact(str(exc))}", file=sys.stderr)
+        return EXIT_SETUP
+
+
+def _validate(args: argparse.Namespace) -> int:
+    for path in args.files:
+        kind = validate(load_document(path))
+        if kind == "contract":
+            load_contract(path)  # semantic rules and layering too
+        print(f"{path}: valid {kind}")
+    return EXIT_OK
+
+
+def _checks() -> int:
+    from conformance.checks import REGISTRY
+
+    for spec in REGISTRY.values():
+        print(f"{spec.name:24} [{spec.category}] {spec.rule}")
+    return EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from conformance import secrets
+    from conformance.server.app import create_app
+    from conformance.server.faults import CATALOGUE, Faults
+
+    if args.list_faults:
+        for name, line in CATALOGUE.items():
+            print(f"{name:32} {line}")
+        return EXIT_OK
+    contract = load_contract(args.suite)
+    key = secrets.from_env(args.api_key_env, required=True) if args.api_key_env else None
+    try:
+        faults = Faults.parse(args.fault)
+    except ValueError as exc:
+        raise SetupError(str(exc)) from None
+    if key is None:
+        print("conformance serve: no key configured (--api-key-env); accepting any Bearer key", file=sys.stderr)
+    app = create_app(contract, api_key=key.reveal() if key else None, faults=faults)
+    print(f"conformance serve: {contract.model} on http://{args.host}:{args.port}/v1", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from conformance.report import default_run_dir, update_latest, write_reports
+    from conformance.report.terminal import render_terminal
+    from conformance.runner import plan, preflight, run_plan
+    from conformance.selection import compile_selection
+    from conformance.targets import open_target
+    from conformance.transport.client import Client
+
+    contract = load_contract(args.suite)
+    target = find_target(args.target)
+    selected = compile_selection(args.select)
+    reports_root = Path("reports")
+    run_dir = args.report_dir or default_run_dir(reports_root)
+    color = not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    results: list[Result] = []
+    info = RunInfo(started_at=_now(), contract=contract.name, model=args.model or contract.model,
+                   target=args.target if not args.base_url else "external", base_url="",
+                   suite_file=str(args.suite), selection=args.select,
+                   assumptions=[{"where": a.where, "text": a.text} for a in contract.assumptions])
+
+    def record(result: Result) -> None:
+        results.append(result)
+        print({"passed": ".", "failed": "F", "error": "E", "skipped": "s"}.get(result.status.value, "x"),
+              end="", flush=True)
+
+    async def go() -> None:
+        with open_target(target, contract, base_url=args.base_url, api_key_env=args.api_key_env,
+                         model=args.model, faults=args.reference_fault) as endpoint:
+            info.base_url = endpoint.base_url
+            run_contract = dataclasses.replace(contract, model=endpoint.model)
+            async with Client(endpoint.base_url, endpoint.api_key) as client:
+                await preflight(run_contract, client)
+                await run_plan(plan(run_contract, client, selected), record)
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    code = EXIT_OK
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        info.interrupted, info.aborted, code = True, "interrupted (Ctrl-C)", EXIT_INTERRUPTED
+    except Terminated:
+        info.interrupted, info.aborted, code = True, "terminated (SIGTERM)", EXIT_TERMINATED
+    except ConformanceError as exc:
+        info.aborted, code = redact(str(exc)), EXIT_SETUP
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        info.finished_at = _now()
+        if results:
+            print()
+        write_reports(run_dir, info, results)
+        if args.report_dir is None:
+            update_latest(reports_root, run_dir)
+    print(render_terminal(info, results, color=color))
+    if info.aborted:
+        print(f"conformance: error: {info.aborted}", file=sys.stderr)
+    print(f"report: {run_dir / 'summary.md'} (also report.json, junit.xml)")
+    if code == EXIT_OK and any(r.status.is_bad for r in results):
+        code = EXIT_FAILED
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

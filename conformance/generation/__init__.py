@@ -1,0 +1,1 @@
+"""Request generation: from the typed contract to the concrete values a check sends."""

@@ -1,0 +1,134 @@
+"""One interface over the three wire protocols, so each check is written once.
+
+A check speaks in protocol-neutral terms (a `ChatRequest`, a `Reply`, lists of problems);
+each protocol module translates to and from its own wire format and knows its own grammar.
+"""
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from conformance.suite.model import Contract, Protocol
+from conformance.transport.client import Exchange
+from conformance.transport.sse import SSEEvent
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str  # system | user | assistant
+    text: str
+
+
+@dataclass
+class ChatRequest:
+    """A request in canonical terms: contract parameter names, not wire names."""
+
+    turns: list[Turn]
+    params: dict[str, Any] = field(default_factory=dict)
+    stream: bool = False
+    include_usage: bool = False
+    # Wire-level fields (dotted paths) written last: how a check sends what no valid request would.
+    raw: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+
+
+@dataclass
+class Usage:
+    input_tokens: int | None
+    output_tokens: int | None
+    total_tokens: int | None
+    reasoning_tokens: int | None = None
+
+
+@dataclass
+class Reply:
+    """What a response said, whatever protocol carried it."""
+
+    text: str
+    reasoning: str = ""
+    finish_reason: str | None = None  # in the protocol's own vocabulary
+    usage: Usage | None = None
+    response_id: str | None = None
+
+
+def set_path(body: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = body
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    text = resources.files("conformance.protocols").joinpath(f"schemas/{name}.schema.json").read_text()
+    return json.loads(text)
+
+
+def schema_problems(schema_name: str, instance: Any, what: str) -> list[str]:
+    validator = jsonschema.Draft202012Validator(load_schema(schema_name))
+    problems = []
+    for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path) or "(root)"
+        problems.append(f"{what}{where}: {error.message}")
+    return problems
+
+
+class WireProtocol(ABC):
+    """Translation and grammar of one wire protocol, configured by its suite layer."""
+
+    def __init__(self, protocol: Protocol, contract: Contract):
+        self.protocol = protocol
+        self.contract = contract
+
+    @property
+    def name(self) -> str:
+        return self.protocol.name
+
+    def wire_name(self, parameter: str) -> str | None:
+        return self.contract.parameters[parameter].binding(self.name).wire_name
+
+    def body(self, request: ChatRequest) -> dict[str, Any]:
+        body = self.base_body(request)
+        for name, value in request.params.items():
+            wire = self.wire_name(name)
+            if wire is None:
+                raise ValueError(f"parameter {name!r} is not supported on {self.name}")
+            set_path(body, wire, value)
+        for dotted, value in request.raw.items():
+            set_path(body, dotted, value)
+        return body
+
+    @abstractmethod
+    def base_body(self, request: ChatRequest) -> dict[str, Any]:
+        """Model, messages and stream switches in this protocol's shape."""
+
+    @abstractmethod
+    def is_content(self, event: SSEEvent) -> bool:
+        """True when a stream event carries answer text (not role-only, not reasoning)."""
+
+    @abstractmethod
+    def reply(self, body: Any) -> Reply:
+        """Read a non-stream body; assumes it passed `shape_problems`."""
+
+    @abstractmethod
+    def shape_problems(self, body: Any) -> list[str]:
+        """Every way a non-stream body breaks the protocol (schema and cross-field rules)."""
+
+    @abstractmethod
+    def stream_problems(self, exchange: Exchange, request: ChatRequest) -> list[str]:
+        """Every way a stream breaks the protocol's framing and event grammar."""
+
+    @abstractmethod
+    def stream_reply(self, exchange: Exchange) -> Reply:
+        """Reassemble a stream into the reply it spells out."""
+
+    @abstractmethod
+    def error_problems(self, exchange: Exchange, *, status: int, param: str | None) -> list[str]:
+        """Ways an error answer differs from the expected status, body shape and named parameter."""

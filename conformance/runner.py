@@ -1,0 +1,124 @@
+"""Runs the check catalogue against one target: check × endpoint × case → `Result`."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from conformance.checks import REGISTRY, CheckFailed, CheckSkipped, CheckSpec
+from conformance.checks.probe import Probe, Unreachable
+from conformance.errors import SetupError, TransportError
+from conformance.protocols import wire_protocols
+from conformance.secrets import redact
+from conformance.selection import Matcher
+from conformance.suite.model import Contract
+from conformance.transport.client import Client, Exchange
+from conformance.verdicts import Result, Status
+
+EXCERPT_CHARS = 1200
+
+
+@dataclass
+class Plan:
+    """One check on one endpoint, with the cases it expands to (or why it cannot run)."""
+
+    spec: CheckSpec
+    endpoint: str
+    probe: Probe | None
+    skip_reason: str | None = None
+
+
+def _excerpt(value: Any) -> Any:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else (
+        value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str))
+    text = redact(text)
+    return text if len(text) <= EXCERPT_CHARS else text[:EXCERPT_CHARS] + f"... ({len(text)} chars)"
+
+
+def _response_excerpt(exchange: Exchange) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": exchange.status, "content_type": exchange.content_type}
+    if exchange.error:
+        out["error"] = redact(str(exchange.error))
+    if exchange.events:
+        datas = [e.event.data for e in exchange.events]
+        shown = datas if len(datas) <= 8 else datas[:5] + [f"... {len(datas) - 8} events ..."] + datas[-3:]
+        out["events"] = [_excerpt(d) for d in shown]
+    elif exchange.body:
+        out["body"] = _excerpt(exchange.body)
+    return out
+
+
+def plan(contract: Contract, client: Client, selected: Matcher) -> list[tuple[Plan, list]]:
+    wires = wire_protocols(contract)
+    plans: list[tuple[Plan, list]] = []
+    for spec in REGISTRY.values():
+        for endpoint in contract.endpoints:
+            wire = wires.get(endpoint)
+            if wire is None:
+                p = Plan(spec, endpoint, None, f"the harness does not speak {endpoint} yet")
+                cases = [None] if selected(f"{spec.name}[{endpoint}]") else []
+            else:
+                p = Plan(spec, endpoint, Probe(contract, wire, client))
+                cases = [c for c in spec.cases_for(p.probe)
+                         if selected(f"{spec.name}[{endpoint}{'-' + c.id if c.id else ''}]")]
+            if cases:
+                plans.append((p, cases))
+    return plans
+
+
+async def run_plan(plans: list[tuple[Plan, list]], on_result: Callable[[Result], None]) -> None:
+    """Run everything, calling `on_result` as each verdict is reached (reports stay current)."""
+    for p, cases in plans:
+        for case in cases:
+            on_result(await _run_one(p, case))
+
+
+async def _run_one(p: Plan, case: Any) -> Result:
+    spec = p.spec
+    result = Result(check=spec.name, endpoint=p.endpoint, case=getattr(case, "id", "") or "",
+                    status=Status.PASSED, category=spec.category, rule=spec.rule)
+    if p.probe is None:
+        result.status, result.message = Status.SKIPPED, p.skip_reason or ""
+        return result
+    probe = Probe(p.probe.contract, p.probe.wire, p.probe.client)  # fresh exchange log per case
+    started = time.perf_counter()
+    try:
+        if spec.cases:
+            await spec.func(probe, case)
+        else:
+            await spec.func(probe)
+    except CheckFailed as exc:
+        result.status, result.message = Status.FAILED, redact(str(exc))
+    except CheckSkipped as exc:
+        result.status, result.message = Status.SKIPPED, redact(str(exc))
+    except Unreachable:
+        raise
+    except (TransportError, SetupError) as exc:
+        result.status, result.message = Status.ERROR, redact(str(exc))
+    except Exception as exc:  # a harness bug must not end the run: record it and go on
+        result.status, result.message = Status.ERROR, redact(f"{type(exc).__name__} in check: {exc}")
+    result.duration_ms = (time.perf_counter() - started) * 1000
+    if probe.exchanges:
+        last = probe.exchanges[-1]
+        result.request = _excerpt(last.request_body)
+        result.response = _response_excerpt(last)
+        result.timings = last.timings.as_dict()
+    return result
+
+
+async def preflight(contract: Contract, client: Client) -> None:
+    """One small request before the catalogue, so a dead target or a bad key is one clear line."""
+    wires = wire_protocols(contract)
+    if not wires:
+        raise SetupError("the contract lists no endpoint this harness speaks")
+    wire = next(iter(wires.values()))
+    probe = Probe(contract, wire, client)
+    try:
+        exchange = await probe.send(probe.request())
+    except Unreachable as exc:
+        raise SetupError(f"cannot reach the target: {exc}") from None
+    if exchange.error:
+        raise SetupError(f"the target did not answer: {exchange.url}: {exchange.error}")
+    if exchange.status in (401, 403):
+        raise SetupError(f"the target rejected the API key ({exchange.status} from {exchange.url})")

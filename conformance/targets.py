@@ -1,0 +1,65 @@
+"""Where a run sends its requests: the built-in reference server, the provider, or any URL."""
+from __future__ import annotations
+
+import secrets as _random
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from conformance import secrets
+from conformance.errors import SetupError
+from conformance.secrets import Secret
+from conformance.suite.model import Contract, Target
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A reachable base URL, the key to present there, and the model id to ask for."""
+
+    name: str
+    base_url: str
+    api_key: Secret | None
+    model: str
+
+
+@contextmanager
+def open_target(target: Target, contract: Contract, *, base_url: str | None = None,
+                api_key_env: str | None = None, model: str | None = None,
+                faults: list[str] | None = None) -> Iterator[Endpoint]:
+    """Resolve a target to an `Endpoint`, starting (and finally stopping) the reference server."""
+    model = model or target.model or contract.model
+    if base_url:  # --base-url: any OpenAI/Anthropic-compatible server
+        key_env = api_key_env or target.api_key_env
+        key = secrets.from_env(key_env, required=True) if key_env else None
+        yield Endpoint("external", base_url, key, model)
+        return
+    if target.server == "provider":
+        key_env = api_key_env or contract.provider.api_key_env
+        yield Endpoint(target.name, contract.provider.base_url, secrets.from_env(key_env, required=True), model)
+        return
+    if target.server == "external":
+        if not target.base_url:
+            raise SetupError(f"target {target.name} ({target.source}) has no base_url; pass --base-url")
+        key_env = api_key_env or target.api_key_env
+        key = secrets.from_env(key_env, required=True) if key_env else None
+        yield Endpoint(target.name, target.base_url, key, model)
+        return
+    # The reference server: a key from the environment if set, else a throwaway one, so the
+    # run still exercises authentication.
+    from conformance.server.app import create_app
+    from conformance.server.faults import Faults
+    from conformance.server.running import start_server
+
+    key = secrets.from_env(target.api_key_env, required=False) if target.api_key_env else None
+    if key is None:
+        key = Secret("ref-" + _random.token_hex(16), "generated for this run")
+    try:
+        fault_set = Faults.parse(faults or [])
+    except ValueError as exc:
+        raise SetupError(str(exc)) from None
+    app = create_app(contract, api_key=key.reveal(), faults=fault_set)
+    server = start_server(app)
+    try:
+        yield Endpoint(target.name, server.base_url, key, model)
+    finally:
+        server.stop()

@@ -1,0 +1,61 @@
+"""What a run concludes: one `Result` per check × endpoint × case, and the run around them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Status(str, Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    XFAILED = "xfailed"  # an expected divergence that occurred
+    XPASSED = "xpassed"  # an expected divergence that did not occur: strict, so it fails the run
+    ERROR = "error"  # the check could not reach a verdict (transport failure, harness bug)
+
+    @property
+    def is_bad(self) -> bool:
+        return self in (Status.FAILED, Status.XPASSED, Status.ERROR)
+
+
+@dataclass
+class Result:
+    check: str
+    endpoint: str
+    case: str
+    status: Status
+    message: str = ""
+    category: str = ""
+    rule: str = ""  # the contract rule the check enforces (first line of its docstring)
+    request: Any = None  # redacted excerpt
+    response: Any = None  # redacted excerpt
+    timings: dict[str, float | None] = field(default_factory=dict)
+    duration_ms: float = 0.0
+
+    @property
+    def id(self) -> str:
+        return f"{self.check}[{self.endpoint}{'-' + self.case if self.case else ''}]"
+
+
+@dataclass
+class RunInfo:
+    started_at: str  # ISO 8601 UTC
+    contract: str
+    model: str
+    target: str
+    base_url: str
+    suite_file: str
+    selection: str | None = None
+    finished_at: str | None = None
+    interrupted: bool = False
+    aborted: str | None = None  # one line: why the run stopped early
+    assumptions: list[dict[str, str]] = field(default_factory=list)
+
+
+def summarize(results: list[Result]) -> dict[str, int]:
+    counts = {s.value: 0 for s in Status}
+    for r in results:
+        counts[r.status.value] += 1
+    counts["total"] = len(results)
+    return counts
