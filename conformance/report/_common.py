@@ -9,7 +9,8 @@ from typing import Any, Iterable
 from conformance.secrets import redact
 from conformance.verdicts import Result, RunInfo, Status
 
-# Enum order: passed first, failures next, then the quiet outcomes, so a phrase reads like pytest's.
+# Declaration order (passed, failed, skipped, xfailed, xpassed, error): every report lists
+# counts the same way, and it reads like pytest's "40 passed, 1 failed, 2 skipped".
 STATUS_ORDER: tuple[Status, ...] = tuple(Status)
 
 
@@ -47,7 +48,7 @@ def scrub(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {scrub(k) if isinstance(k, str) else k: scrub(v) for k, v in value.items()}
+        return {_key(k): scrub(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [scrub(v) for v in value]
     if isinstance(value, (set, frozenset)):
@@ -56,6 +57,13 @@ def scrub(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None  # NaN/Infinity are not JSON
     return value
+
+
+def _key(key: Any) -> Any:
+    # json.dumps accepts only scalar keys, and its default= hook is never consulted for keys.
+    if isinstance(key, (int, float, bool)) or key is None:
+        return key
+    return redact(key if isinstance(key, str) else str(key))
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -88,10 +96,21 @@ def format_seconds(seconds: float) -> str:
 
 
 _WS = re.compile(r"\s+")
+# Messages quote server output; a raw ESC or CR from a hostile or buggy server must not repaint
+# the terminal of whoever prints the report, so control characters are shown as escapes.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible_controls(text: str) -> str:
+    """Replace control characters (other than tab and newline) with `\\xNN`."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def one_line(text: str, limit: int | None = None) -> str:
-    line = _WS.sub(" ", text or "").strip()
+    """Whitespace collapsed to single spaces, cut to `limit` characters with an ellipsis."""
+    # Redact before cutting: a cut through a key would leave a prefix that redact() no
+    # longer recognises.
+    line = _WS.sub(" ", redact(text or "")).strip()
     if limit is not None and len(line) > limit:
         line = line[: limit - 1].rstrip() + "…"
     return line

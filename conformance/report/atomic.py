@@ -5,6 +5,8 @@ import os
 import secrets
 from pathlib import Path
 
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+
 
 def write_atomic(path: Path, text: str) -> None:
     """Replace `path` with `text` (UTF-8) in one step: old content or new, never a mixture.
@@ -17,14 +19,13 @@ def write_atomic(path: Path, text: str) -> None:
     # Lone surrogates (undecodable bytes carried through from a response) cannot be encoded;
     # backslashreplace keeps them visible, and inside JSON strings yields a valid escape.
     data = text.encode("utf-8", errors="backslashreplace")
-    tmp = _create_temp(path)
+    tmp, fd = _open_temp(path)
     try:
-        fd = os.open(tmp, os.O_WRONLY | getattr(os, "O_BINARY", 0))
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            os.fsync(fd)
+            os.fsync(fd)  # the data must be on disk before the rename makes it visible
         finally:
             os.close(fd)
         os.replace(tmp, path)
@@ -37,15 +38,13 @@ def write_atomic(path: Path, text: str) -> None:
     _fsync_dir(path.parent)
 
 
-def _create_temp(path: Path) -> Path:
-    # os.open with mode 0o666 lets the kernel apply the umask, so the report ends up with
-    # the permissions a plain open() would give (mkstemp would force 0600).
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+def _open_temp(path: Path) -> tuple[Path, int]:
+    # Mode 0o666 lets the kernel apply the umask, so the report gets the permissions a plain
+    # open() would give (mkstemp would force 0600). O_EXCL: never reuse someone else's file.
     while True:
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
         try:
-            os.close(os.open(tmp, flags, 0o666))
-            return tmp
+            return tmp, os.open(tmp, _FLAGS, 0o666)
         except FileExistsError:
             continue
 

@@ -1,0 +1,44 @@
+"""report.json: the complete, machine-readable record of a run."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from conformance.report._common import count, scrub, status_of
+from conformance.secrets import redact
+from conformance.verdicts import Result, RunInfo
+
+SUMMARY_KEYS = ("passed", "failed", "skipped", "xfailed", "xpassed", "error", "total")
+
+
+def render_json(info: RunInfo, results: list[Result]) -> str:
+    """`{"run": ..., "summary": ..., "results": [...]}` with a fixed key order, indent 2."""
+    counts = {status.value: n for status, n in count(results).items()}
+    counts["total"] = len(results)
+    document = {
+        "run": asdict(info),
+        # Spelled out rather than copied so the schema stays fixed if Status ever grows.
+        "summary": {key: counts.get(key, 0) for key in SUMMARY_KEYS},
+        "results": [_result(r) for r in results],
+    }
+    # ensure_ascii=False so a key with non-ASCII characters is not \u-escaped past redact().
+    text = json.dumps(scrub(document), indent=2, ensure_ascii=False, default=str)
+    return redact(text + "\n")
+
+
+def _result(r: Result) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "check": r.check,
+        "endpoint": r.endpoint,
+        "case": r.case,
+        "status": status_of(r).value,
+        "category": r.category,
+        "rule": r.rule,
+        "message": r.message,
+        "request": r.request,
+        "response": r.response,
+        "timings": r.timings,
+        "duration_ms": r.duration_ms,
+    }
