@@ -28,9 +28,8 @@ def open_target(target: Target, contract: Contract, *, base_url: str | None = No
                 faults: list[str] | None = None) -> Iterator[Endpoint]:
     """Resolve a target to an `Endpoint`, starting (and finally stopping) the reference server."""
     model = model or target.model or contract.model
-    if base_url:  # --base-url: any OpenAI/Anthropic-compatible server
-        key_env = api_key_env or target.api_key_env
-        key = secrets.from_env(key_env, required=True) if key_env else None
+    if base_url:  # --base-url: any compatible server; keyless unless --api-key-env names one
+        key = secrets.from_env(api_key_env, required=True) if api_key_env else None
         yield Endpoint("external", base_url, key, model)
         return
     if target.server == "provider":

@@ -7,6 +7,7 @@ Pass an `httpx.ASGITransport` to test against an in-process app with no socket a
 from __future__ import annotations
 
 import json
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -104,6 +105,11 @@ class Client:
         self.base_url = base_url
         self.api_key = api_key
         self.timeouts = timeouts
+        if transport is None:
+            # Without TCP_NODELAY a reused connection sends the body ~40 ms after the headers
+            # (Nagle against delayed ACK): every timing would carry that stall.
+            transport = httpx.AsyncHTTPTransport(
+                socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)], retries=0)
         self._http = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(connect=timeouts.connect, read=timeouts.read, write=timeouts.read, pool=timeouts.connect),

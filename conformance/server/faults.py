@@ -1,0 +1,89 @@
+"""Named faults: deliberate, single-rule breakages of the reference server.
+
+Each fault breaks exactly one rule of the contract or the wire protocol, so a checker run
+against a faulty server must report that rule and nothing else. Faults are chosen when the
+server starts (`create_app(..., faults=...)`) and, as a reference-server-only extension,
+per request with the header ``x-conformance-faults: name,name:arg`` (added to the start-up
+set). A fault that needs an argument takes it after a colon: ``accept_out_of_range:temperature``.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+FAULTS_HEADER = "x-conformance-faults"
+
+CATALOGUE: dict[str, str] = {
+    "accept_out_of_range": "no range check for the parameter given as argument (canonical or wire name)",
+    "error_without_param": "parameter errors carry param null and a message that does not name the parameter",
+    "invalid_param_status_422": "parameter errors are answered with 422 instead of 400",
+    "wrong_object": "non-stream chat completion has object 'chat.completions'",
+    "missing_finish_reason": "non-stream choice has finish_reason null",
+    "bad_usage_total": "usage.total_tokens is not prompt_tokens + completion_tokens",
+    "stream_wrong_content_type": "stream is served as application/json (the bytes are still SSE)",
+    "stream_no_role": "the first stream delta has no role",
+    "stream_finish_every_chunk": "finish_reason is non-null on every stream chunk",
+    "stream_no_done": "the stream does not end with data: [DONE]",
+    "stream_ignore_include_usage": "no usage chunk even when stream_options.include_usage is true",
+    "stream_usage_with_choices": "the usage chunk carries the last choice instead of choices: []",
+    "stream_unstable_id": "every stream chunk has a different id",
+    "stream_bad_json": "one stream frame carries invalid JSON",
+}
+
+# Faults that are meaningless without an argument, and only those, take one.
+TAKES_ARGUMENT: frozenset[str] = frozenset({"accept_out_of_range"})
+
+
+@dataclass(frozen=True)
+class Faults:
+    """A set of active faults; `arguments[name]` holds the arguments given to `name`."""
+
+    names: frozenset[str] = frozenset()
+    arguments: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, specs: Iterable[str]) -> Faults:
+        """Parse ``name`` / ``name:arg`` strings; ValueError names the bad one and the known ones."""
+        names: set[str] = set()
+        arguments: dict[str, set[str]] = {}
+        for raw in specs:
+            spec = raw.strip()
+            if not spec:
+                continue
+            name, colon, arg = spec.partition(":")
+            name, arg = name.strip(), arg.strip()
+            if name not in CATALOGUE:
+                raise ValueError(f"unknown fault {name!r}; known faults: {', '.join(sorted(CATALOGUE))}")
+            if name in TAKES_ARGUMENT and not arg:
+                raise ValueError(f"fault {name!r} needs an argument: {name}:ARG")
+            if name not in TAKES_ARGUMENT and colon:
+                raise ValueError(f"fault {name!r} takes no argument, found {spec!r}")
+            names.add(name)
+            if arg:
+                arguments.setdefault(name, set()).add(arg)
+        return cls(frozenset(names), {k: frozenset(v) for k, v in arguments.items()})
+
+    @classmethod
+    def from_header(cls, value: str | None) -> Faults:
+        return cls.parse(value.split(",")) if value else cls()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
+
+    def args(self, name: str) -> frozenset[str]:
+        return self.arguments.get(name, frozenset())
+
+    def __or__(self, other: Faults) -> Faults:
+        merged = {name: self.args(name) | other.args(name) for name in set(self.arguments) | set(other.arguments)}
+        return Faults(self.names | other.names, merged)
+
+    def __bool__(self) -> bool:
+        return bool(self.names)
+
+    def specs(self) -> list[str]:
+        """Back to ``name`` / ``name:arg`` strings (sorted), e.g. for a header."""
+        out: list[str] = []
+        for name in sorted(self.names):
+            args = sorted(self.args(name))
+            out.extend(f"{name}:{a}" for a in args) if args else out.append(name)
+        return out

@@ -1,0 +1,225 @@
+"""Request validation driven by the contract: every rule comes from the `Contract` object.
+
+For each contract parameter bound on the endpoint (its wire name may be a dotted path such
+as ``reasoning.effort``) the value is checked for type, range (inclusive), allowed values,
+list length and ``requires``; a JSON ``null`` counts as omitted. Then the model must be the
+contract's, and the prompt must fit ``limits.context_tokens`` as counted by
+`conformance.server.tokens`. How messages are spelled differs per protocol, so each endpoint
+passes its own `ConversationReader`; everything else here is protocol-neutral.
+
+The outcome is a typed `ValidatedRequest` or a `RequestRejected` (always 4xx) whose message
+starts with the wire name of the offending field, e.g. ``temperature: 2.5 is outside the
+range 0..2``.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from conformance.server.errors import RequestRejected
+from conformance.server.faults import Faults
+from conformance.server.generator import Sampling, digest_prompt
+from conformance.server.tokens import count_prompt_tokens
+from conformance.suite.model import Contract, Parameter
+
+__all__ = [
+    "Conversation", "ConversationReader", "Message", "RequestRejected", "ValidatedRequest",
+    "describe", "parse_json_body", "validate_parameters", "validate_request",
+]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One prompt message, reduced to what the model and the token counter see."""
+
+    role: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """The protocol-specific part of a request, as a protocol's reader extracts it."""
+
+    messages: tuple[Message, ...]
+    stream: bool = False
+    include_usage: bool = False
+
+
+ConversationReader = Callable[[Mapping[str, Any]], Conversation]
+
+
+@dataclass(frozen=True)
+class ValidatedRequest:
+    endpoint: str
+    model: str
+    messages: tuple[Message, ...]
+    stream: bool
+    include_usage: bool
+    given: Mapping[str, Any]  # canonical name -> value, for the parameters the client sent
+    parameters: Mapping[str, Any]  # `given` plus every contract default
+    sampling: Sampling
+    logprobs: bool
+    top_logprobs: int | None
+    tools: tuple[Any, ...]
+    prompt_tokens: int
+    prompt_digest: bytes
+
+
+def describe(value: Any) -> str:
+    """A short JSON rendering of a client's value for an error message."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _bound(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """The request body as JSON; NaN/Infinity are refused (they would slip past range checks)."""
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise RequestRejected(400, f"We could not parse the JSON body of your request: {exc}.",
+                              None, "invalid_json") from None
+
+
+def _lookup(body: Mapping[str, Any], wire_name: str) -> Any:
+    """Value at a dotted wire path; None when absent. A non-object on the way is a type error."""
+    node: Any = body
+    parts = wire_name.split(".")
+    for depth, part in enumerate(parts):
+        if node is None:
+            return None
+        if not isinstance(node, Mapping):
+            prefix = ".".join(parts[:depth])
+            raise RequestRejected(400, f"{prefix}: expected an object, got {describe(node)}", prefix, "invalid_type")
+        node = node.get(part)
+    return node
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_type(param: Parameter, wire: str, value: Any) -> None:
+    def bad(expected: str) -> RequestRejected:
+        return RequestRejected(400, f"{wire}: expected {expected}, got {describe(value)}", wire, "invalid_type")
+
+    kind = param.type
+    if kind == "number" and not _is_number(value):
+        raise bad("a number")
+    if kind == "integer" and not (isinstance(value, int) and not isinstance(value, bool)):
+        raise bad("an integer")
+    if kind == "boolean" and not isinstance(value, bool):
+        raise bad("a boolean")
+    if kind == "string" and not isinstance(value, str):
+        raise bad("a string")
+    if kind == "array" and not isinstance(value, list):
+        raise bad("an array")
+    if kind == "enum" and value not in param.values:
+        raise RequestRejected(400, f"{wire}: {describe(value)} is not one of {', '.join(param.values)}",
+                              wire, "invalid_value")
+    if kind == "string_or_list":
+        limit = f" of at most {param.max_items}" if param.max_items is not None else ""
+        if isinstance(value, list):
+            if not all(isinstance(item, str) for item in value):
+                raise bad(f"a string or a list{limit} strings")
+            if param.max_items is not None and len(value) > param.max_items:
+                raise RequestRejected(400, f"{wire}: at most {param.max_items} items are allowed, got {len(value)}",
+                                      wire, "invalid_value")
+        elif not isinstance(value, str):
+            raise bad(f"a string or a list{limit} strings")
+
+
+def _check_range(param: Parameter, wire: str, value: Any) -> None:
+    if param.type not in ("number", "integer"):
+        return
+    lo, hi = param.minimum, param.maximum
+    if (lo is None or value >= lo) and (hi is None or value <= hi):
+        return
+    span = f"{_bound(lo) if lo is not None else '-inf'}..{_bound(hi) if hi is not None else 'inf'}"
+    # OpenAI's own codes for the two directions and kinds.
+    kind = "integer" if param.type == "integer" else "decimal"
+    direction = "below_min" if lo is not None and value < lo else "above_max"
+    raise RequestRejected(400, f"{wire}: {describe(value)} is outside the range {span}", wire,
+                          f"{kind}_{direction}_value")
+
+
+def validate_parameters(body: Mapping[str, Any], contract: Contract, endpoint: str,
+                        faults: Faults = Faults()) -> dict[str, Any]:
+    """Check every contract parameter bound on `endpoint`; return those given, by canonical name."""
+    skip_range = faults.args("accept_out_of_range")
+    given: dict[str, Any] = {}
+    wires: dict[str, str] = {}
+    for param in contract.supported_parameters(endpoint):
+        wire = param.binding(endpoint).wire_name
+        assert wire is not None  # supported_parameters only yields bound ones
+        value = _lookup(body, wire)
+        if value is None:
+            continue
+        _check_type(param, wire, value)
+        if param.name not in skip_range and wire not in skip_range:
+            _check_range(param, wire, value)
+        given[param.name] = value
+        wires[param.name] = wire
+    for name, value in given.items():
+        for other, expected in contract.parameters[name].requires.items():
+            other_param = contract.parameters[other]
+            other_wire = other_param.binding(endpoint).wire_name
+            if other_wire is None:
+                continue  # the endpoint spells that condition some other way
+            actual = given.get(other, other_param.default if other_param.has_default else None)
+            if actual != expected:
+                raise RequestRejected(400, f"{wires[name]}: requires {other_wire} to be {describe(expected)}",
+                                      wires[name], "invalid_value")
+    return given
+
+
+def _check_model(body: Mapping[str, Any], contract: Contract) -> str:
+    model = body.get("model")
+    if model is None:
+        raise RequestRejected(400, "model: you must provide a model parameter", "model", "missing_required_parameter")
+    if not isinstance(model, str):
+        raise RequestRejected(400, f"model: expected a string, got {describe(model)}", "model", "invalid_type")
+    if model != contract.model:
+        raise RequestRejected(404, f"The model `{model}` does not exist or you do not have access to it.",
+                              None, "model_not_found")
+    return model
+
+
+def validate_request(body: Any, contract: Contract, endpoint: str, read_conversation: ConversationReader,
+                     faults: Faults = Faults()) -> ValidatedRequest:
+    if not isinstance(body, Mapping):
+        raise RequestRejected(400, f"The request body must be a JSON object, got {describe(body)}.",
+                              None, "invalid_json")
+    model = _check_model(body, contract)
+    conversation = read_conversation(body)
+    given = validate_parameters(body, contract, endpoint, faults)
+    prompt_tokens = count_prompt_tokens(m.text for m in conversation.messages)
+    limit = contract.limits.context_tokens
+    if prompt_tokens > limit:
+        raise RequestRejected(
+            400, f"messages: this model's maximum context length is {limit} tokens, "
+                 f"but the messages resulted in {prompt_tokens} tokens. Please reduce the length of the messages.",
+            "messages", "context_length_exceeded")
+    parameters = {p.name: p.default for p in contract.supported_parameters(endpoint) if p.has_default}
+    parameters.update(given)
+    sampling = Sampling.from_parameters(given, contract)
+    logprobs = bool(parameters.get("logprobs", False))
+    return ValidatedRequest(
+        endpoint=endpoint, model=model, messages=conversation.messages,
+        stream=conversation.stream, include_usage=conversation.include_usage,
+        given=MappingProxyType(given), parameters=MappingProxyType(parameters), sampling=sampling,
+        logprobs=logprobs, top_logprobs=given.get("top_logprobs") if logprobs else None,
+        tools=tuple(given.get("tools") or ()), prompt_tokens=prompt_tokens,
+        prompt_digest=digest_prompt((m.role, m.text) for m in conversation.messages),
+    )
