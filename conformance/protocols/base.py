@@ -75,7 +75,7 @@ def schema_problems(schema_name: str, instance: Any, what: str) -> list[str]:
     validator = jsonschema.Draft202012Validator(load_schema(schema_name))
     problems = []
     for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path) or "(root)"
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path) 
         problems.append(f"{what}{where}: {error.message}")
     return problems
 

@@ -221,7 +221,7 @@ class Responses(WireProtocol):
         if len(output) != len(finished):
             return problems + [f"event {i}: response.output has {len(output)} items, but "
                                f"response.output_item.done finished {len(finished)}"]
-        for k, (got, (n, item)) in enumerate(zip(output, finished)):
+        for k, (got, (_, item)) in enumerate(zip(output, finished)):
             if not _same_item(got, item.done_item) or _item_texts(got) != _item_texts(item.done_item):
                 problems.append(f"event {i}: response.output[{k}] is {_describe(got)}, but "
                                 f"response.output_item.done (event {item.done_at}) gave {_describe(item.done_item)}")
@@ -304,7 +304,8 @@ class _Lifecycle:
             return
         item = self.items.get(n)
         if item is None:
-            self._problem("unopened", n, f"event {i}: {kind} for output_index {n} before its response.output_item.added")
+            self._problem("unopened", n, f"event {i}: {kind} for output_index {n} before its "
+                                         f"response.output_item.added")
             return
         if item.done_at is not None:
             self._problem("after-done", n, f"event {i}: {kind} for output_index {n} after its "
@@ -383,9 +384,9 @@ class _Lifecycle:
             self._problem(f"{family} part", n, f"event {i}: {kind} on a {text.kind!r} part ({text.where}), "
                                                f"expected {part_type!r}")
         if text.closed_at is not None or text.text_done_at is not None:
-            closer = f"{family}.done" if text.text_done_at is not None else "its part's .done"
-            self._problem(f"{family} closed", n, f"event {i}: {kind} after {closer} "
-                                                 f"(event {text.text_done_at or text.closed_at}) for {text.where}")
+            closer, at = ((f"{family}.done", text.text_done_at) if text.text_done_at is not None
+                          else ("its part's .done", text.closed_at))
+            self._problem(f"{family} closed", n, f"event {i}: {kind} after {closer} (event {at}) for {text.where}")
             return
         if step == "delta":
             text.deltas.append(event["delta"])
@@ -400,7 +401,8 @@ class _Lifecycle:
         if not _same_item(item.item, done):
             # The SDK raises "Completed output item identity changed".
             self._problem("identity", n, f"event {i}: response.output_item.done for output_index {n} is "
-                                         f"{_describe(done, text=False)}, but {_describe(item.item, text=False)} was added")
+                                         f"{_describe(done, text=False)}, but "
+                                         f"{_describe(item.item, text=False)} was added")
         final = _item_texts(done)
         for key, text in item.texts.items():
             if key[0] == "arguments":

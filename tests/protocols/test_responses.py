@@ -73,13 +73,15 @@ GOOD_STREAM = [
 ]
 assert len(GOOD_STREAM) == 17
 
-RAW_REASONING = {"id": "rs_1", "type": "reasoning", "summary": [], "content": [{"type": "reasoning_text", "text": "Paris."}]}
+RAW_REASONING = {"id": "rs_1", "type": "reasoning", "summary": [],
+                 "content": [{"type": "reasoning_text", "text": "Paris."}]}
 # A raw-reasoning item (open-weight servers), then a function call: 0 created, 1-7 reasoning, 8-12 the call,
 # 13 completed.
 CALL_STREAM = [
     ev("response.created", response=STARTED),
     ev("response.output_item.added", output_index=0, item={"id": "rs_1", "type": "reasoning", "summary": []}),
-    ev("response.content_part.added", item_id="rs_1", output_index=0, **PART, part={"type": "reasoning_text", "text": ""}),
+    ev("response.content_part.added", item_id="rs_1", output_index=0, **PART,
+       part={"type": "reasoning_text", "text": ""}),
     *text_events("response.reasoning_text", 0, "rs_1", PART, ["Par", "is."]),
     ev("response.content_part.done", item_id="rs_1", output_index=0, **PART, part=RAW_REASONING["content"][0]),
     ev("response.output_item.done", output_index=0, item=RAW_REASONING),
@@ -94,16 +96,18 @@ MISSING = object()  # a field value that means "leave the field out"
 
 
 def exchange(frames: list[Any], content_type: str = "text/event-stream") -> Exchange:
-    """Frames are dicts (numbered and named after their type unless they say otherwise) or raw data strings.
+    """Frames are raw data strings, or dicts numbered in order and named after their type unless they say otherwise.
 
     A dict may set `_event` to the `event:` line to send (None for none) and `sequence_number` to MISSING.
     """
     ex = Exchange("responses", "http://x/v1/responses", {}, True, status=200, headers={"content-type": content_type})
+    numbered = 0
     for i, f in enumerate(frames):
         if isinstance(f, str):
             ex.events.append(TimedEvent(i, SSEEvent(data=f)))
             continue
-        f = {"sequence_number": i, **f}
+        f = {"sequence_number": numbered, **f}
+        numbered += 1
         name = f.pop("_event", f["type"])
         data = {k: v for k, v in f.items() if v is not MISSING}
         ex.events.append(TimedEvent(i, SSEEvent(event=name or "message", data=json.dumps(data),
@@ -139,6 +143,21 @@ def test_good_body_and_streams_have_no_problems() -> None:
 
 def test_a_trailing_done_marker_is_tolerated() -> None:
     assert WIRE.stream_problems(exchange(GOOD_STREAM + ["[DONE]"]), request()) == []
+
+
+def test_cut_and_failed_streams_can_be_well_formed() -> None:
+    cut_message = {**MESSAGE, "status": "incomplete"}
+    cut = with_(with_(GOOD_STREAM, 15, item=cut_message), 16, type="response.incomplete", response=response(
+        "incomplete", [REASONING, cut_message], incomplete_details={"reason": "max_output_tokens"}))
+    assert WIRE.stream_problems(exchange(cut), request()) == []
+    assert WIRE.stream_reply(exchange(cut)).finish_reason == "max_output_tokens"
+    # A failure may stop mid-item: its output need not match what streamed, but it must say why.
+    failed = GOOD_STREAM[:12] + [ev("response.failed", response=response(
+        "failed", [], error={"code": "server_error", "message": "boom"}))]
+    assert WIRE.stream_problems(exchange(failed), request()) == []
+    no_error = with_(failed, 12, response=response("failed", []))
+    assert WIRE.stream_problems(exchange(no_error), request()) == [
+        "event 12.response.error: missing although status is 'failed'"]
 
 
 def test_reply_reads_text_reasoning_finish_and_usage() -> None:
@@ -239,7 +258,9 @@ STREAM_BREAKS = {
     "summary delta before its part": (without(GOOD_STREAM, 3), "before response.reasoning_summary_part.added"),
     "part added twice": (inserted(GOOD_STREAM, 11, GOOD_STREAM[10]), "response.content_part.added for output_index 1 "
                                                                      "content_index 0 again"),
-    "part index not from 0": (with_(GOOD_STREAM, 3, summary_index=1), "expected summary_index 0"),
+    "part index not from 0": ([with_(GOOD_STREAM, i, content_index=1)[i] if 10 <= i <= 14 else f
+                               for i, f in enumerate(GOOD_STREAM)], "event 10: response.content_part.added for "
+                              "output_index 1 content_index 1, expected content_index 0"),
     "delta into another part type": (with_(GOOD_STREAM, 10, part={"type": "refusal", "refusal": ""}),
                                      "response.output_text.delta on a 'refusal' part"),
     "arguments on a message": (inserted(GOOD_STREAM, 11, ev("response.function_call_arguments.delta", item_id="msg_1",
@@ -247,7 +268,8 @@ STREAM_BREAKS = {
                                "on a 'message' item (output_index 1), expected a function_call"),
     "item_id differs": (with_(GOOD_STREAM, 11, item_id="msg_2"), "event 11: item_id 'msg_2' is not the id 'msg_1'"),
     "text deltas differ from done": (with_(GOOD_STREAM, 13, text="Hello!"),
-                                     "event 13: response.output_text.done text 'Hello!' != concatenated deltas 'Hello'"),
+                                     "event 13: response.output_text.done text 'Hello!' != concatenated deltas "
+                                     "'Hello' (output_index 1 content_index 0)"),
     "summary deltas differ from done": (with_(GOOD_STREAM, 6, text="Greet."),
                                         "response.reasoning_summary_text.done text 'Greet.' != concatenated deltas"),
     "delta after text done": (inserted(GOOD_STREAM, 14, _EMPTY_DELTA), "event 14: response.output_text.delta after "
