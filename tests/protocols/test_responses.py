@@ -235,7 +235,7 @@ STREAM_BREAKS = {
     "event line differs": (with_(GOOD_STREAM, 3, _event="message"), "event 3: `event: message` but data.type"),
     "delta not a string": (with_(GOOD_STREAM, 11, delta=5), "event 11.delta: 5 is not of type 'string'"),
     "no sequence_number": (with_(GOOD_STREAM, 2, sequence_number=MISSING), "'sequence_number' is a required"),
-    "no output_index": (with_(GOOD_STREAM, 11, output_index=MISSING), "event 11(root): 'output_index' is a required"),
+    "no output_index": (with_(GOOD_STREAM, 11, output_index=MISSING), "event 11: 'output_index' is a required"),
     "[DONE] mid-stream": (inserted(GOOD_STREAM, 5, "[DONE]"), "event 5: `data: [DONE]` before the end"),
     # sequence numbers
     "sequence not from 0": (with_(GOOD_STREAM, 0, sequence_number=1), "event 0: sequence_number 1, expected 0"),
