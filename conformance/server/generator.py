@@ -16,7 +16,9 @@ step), derived from BLAKE2b, so they are identical across processes and Python v
    from the operating system's entropy when the request has no seed.
 
 The end-of-sequence logit grows with the square of the step, so natural answers are
-roughly 15-40 tokens and even adversarial penalties cannot make a generation endless.
+roughly 15-40 tokens and even the most adversarial in-range penalties end a generation
+within a few thousand tokens; settings outside the ranges (served only under the
+``accept_out_of_range`` fault) are kept finite and capped at 8192 tokens.
 With thinking on, a separate, differently seeded 10-25 token reasoning text is generated
 before the answer. ``max_tokens`` and ``stop`` apply to the answer only.
 
@@ -53,6 +55,9 @@ END = PERIOD + 1  # end of sequence: chosen like any token, never rendered
 VOCABULARY_SIZE = END + 1
 
 UNLIKELY_LOGPROB = -9999.0  # OpenAI's stand-in for log(0), which JSON cannot carry
+_LOGIT_LIMIT = 1e9  # |logit| bound that keeps softmax free of inf/NaN
+_TINY = 1e-9  # stands in for a repetition_penalty of 0
+_HARD_CAP = 8192  # tokens: no generation is longer, whatever max_tokens says
 _LOGIT_SPREAD = 3.0  # token logits lie in [-3, 3]: both signs, so repetition_penalty bites both ways
 
 # Which thinking state each reasoning_effort value selects comes from the contract; these are
@@ -123,12 +128,12 @@ class Sampling:
         top_logprobs = value("top_logprobs") if value("logprobs", False) else None
         seed = value("seed")
         return cls(
-            temperature=float(value("temperature")),
-            top_p=float(value("top_p")),
-            min_p=float(value("min_p")),
-            presence_penalty=float(value("presence_penalty")),
-            frequency_penalty=float(value("frequency_penalty")),
-            repetition_penalty=float(value("repetition_penalty")),
+            temperature=_as_float(value("temperature")),
+            top_p=_as_float(value("top_p")),
+            min_p=_as_float(value("min_p")),
+            presence_penalty=_as_float(value("presence_penalty")),
+            frequency_penalty=_as_float(value("frequency_penalty")),
+            repetition_penalty=_as_float(value("repetition_penalty")),
             max_tokens=int(value("max_tokens", contract.limits.max_output_tokens)),
             # Empty stop strings would end every answer before it starts; they are ignored.
             stop=tuple(s for s in stops if s),
@@ -253,7 +258,8 @@ class _Run:
         previous: int | None = None
         step = 0
         while True:
-            if self.limit is not None and len(tokens) >= self.limit:
+            # The hard cap only matters when range checks are off (faults) and penalties win over END.
+            if len(tokens) >= min(self.limit if self.limit is not None else _HARD_CAP, _HARD_CAP):
                 return tuple(tokens), "length", None
             index, logprob, top = self._step(previous, step, counts)
             if index == END:
@@ -297,15 +303,17 @@ class _Run:
             if value is None:
                 continue
             value -= s.presence_penalty + s.frequency_penalty * count
-            value = value / s.repetition_penalty if value > 0 else value * s.repetition_penalty
-            logits[token] = value
+            # A zero penalty only arrives past a disabled range check (fault); keep it finite.
+            penalty = s.repetition_penalty or _TINY
+            value = value / penalty if value > 0 else value * penalty
+            logits[token] = _bounded(value)
 
         allowed = [i for i, v in enumerate(logits) if v is not None]
         if s.temperature == 0:
             probs = _softmax({i: logits[i] for i in allowed})  # type: ignore[misc]
             chosen = max(allowed, key=lambda i: (probs[i], -i))
         else:
-            probs = _softmax({i: logits[i] / s.temperature for i in allowed})  # type: ignore[operator]
+            probs = _softmax({i: _bounded(logits[i] / s.temperature) for i in allowed})  # type: ignore[operator]
             probs = _filter(probs, s.min_p, s.top_p)
             chosen = self._draw(probs)
         logprob = min(0.0, math.log(probs[chosen]))
@@ -332,6 +340,20 @@ class _Run:
         )
 
 
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # a huge integer, only possible with a range check switched off
+        return math.inf if value > 0 else -math.inf
+
+
+def _bounded(logit: float) -> float:
+    """Out-of-range settings (served under the accept_out_of_range fault) must not yield inf/NaN."""
+    if math.isnan(logit):
+        return 0.0
+    return max(-_LOGIT_LIMIT, min(_LOGIT_LIMIT, logit))
+
+
 def _softmax(logits: dict[int, float]) -> dict[int, float]:
     top = max(logits.values())
     exps = {i: math.exp(v - top) for i, v in logits.items()}
@@ -343,7 +365,7 @@ def _filter(probs: dict[int, float], min_p: float, top_p: float) -> dict[int, fl
     """min_p then top_p, renormalised; the most probable token always survives."""
     ordered = sorted(probs, key=lambda i: (-probs[i], i))
     floor = min_p * probs[ordered[0]]
-    kept = [i for i in ordered if probs[i] >= floor]
+    kept = [i for i in ordered if probs[i] >= floor] or ordered[:1]  # min_p > 1 keeps the top token
     mass = sum(probs[i] for i in kept)
     nucleus: list[int] = []
     acc = 0.0

@@ -107,7 +107,10 @@ def _lookup(body: Mapping[str, Any], wire_name: str) -> Any:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool):
+        return False
+    # Python ints are exact at any size (math.isfinite would overflow on 10**400); floats may be inf.
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
 def _check_type(param: Parameter, wire: str, value: Any) -> None:

@@ -229,7 +229,7 @@ def test_validated_request_is_typed_and_complete(contract):
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False, allow_infinity=False)
+    st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.sampled_from([10**400, -10**400]) | st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from([1e308, -1e308, 5e-324])
     | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=8,
@@ -255,3 +255,10 @@ def test_bad_input_never_gets_a_5xx(ref, contract, data):
         assert r.json()["object"] == "chat.completion"
     elif r.status_code != 200:
         assert set(r.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_huge_and_infinite_numbers_are_400_not_500(ref, contract):
+    assert_rejected(ref.chat(temperature=10**400), 400, "temperature")
+    r = ref.request("POST", CHAT, content=json.dumps(ref.body()).replace("{", '{"temperature": 1e400, ', 1))
+    assert_rejected(r, 400, "temperature")  # 1e400 parses as inf
+    assert_rejected(ref.chat(max_tokens=10**400), 400, "max_tokens")
