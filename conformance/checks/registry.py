@@ -10,15 +10,8 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
+from conformance.checks.failures import CheckFailed, CheckSkipped, fail_if  # noqa: F401  (re-exported)
 from conformance.checks.probe import Probe
-
-
-class CheckFailed(AssertionError):
-    """The target broke the rule the check enforces."""
-
-
-class CheckSkipped(Exception):
-    """The check does not apply here; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -59,11 +52,3 @@ def check(*, category: str, cases: CaseFactory | None = None) -> Callable[[Check
         REGISTRY[func.__name__] = CheckSpec(func.__name__, category, func, cases, inspect.getdoc(func) or "")
         return func
     return register
-
-
-def fail_if(problems: list[str]) -> None:
-    """Fail with every problem found, not just the first: one run shows all of them."""
-    if problems:
-        shown = problems[:8]
-        more = f" (+{len(problems) - 8} more)" if len(problems) > 8 else ""
-        raise CheckFailed("; ".join(shown) + more)

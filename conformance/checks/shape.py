@@ -2,15 +2,8 @@
 from __future__ import annotations
 
 from conformance.checks.probe import Probe
+from conformance.checks.probe import expect_success
 from conformance.checks.registry import CheckFailed, check, fail_if
-from conformance.transport.client import Exchange
-
-
-def expect_success(exchange: Exchange) -> None:
-    if exchange.error:
-        raise CheckFailed(f"request failed: {exchange.error}")
-    if exchange.status != 200:
-        raise CheckFailed(f"expected status 200, found {exchange.status}: {exchange.body[:200]!r}")
 
 
 @check(category="shape")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from conformance.checks.probe import Probe
 from conformance.checks.registry import Case, check, fail_if
-from conformance.checks.shape import expect_success
+from conformance.checks.probe import expect_success
 
 
 def _usage_cases(probe: Probe) -> list[Case]:

@@ -46,6 +46,13 @@ class Usage:
     reasoning_tokens: int | None = None
 
 
+@dataclass(frozen=True)
+class TokenLogprob:
+    token: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
+
+
 @dataclass
 class Reply:
     """What a response said, whatever protocol carried it."""
@@ -55,6 +62,11 @@ class Reply:
     finish_reason: str | None = None  # in the protocol's own vocabulary
     usage: Usage | None = None
     response_id: str | None = None
+    logprobs: list[TokenLogprob] | None = None  # None: the answer carried none
+
+
+# Protocol-neutral finish kinds, so a check can ask "was it cut by max_tokens?" on any endpoint.
+FINISH_STOP, FINISH_LENGTH, FINISH_STOP_SEQUENCE, FINISH_TOOL = "stop", "length", "stop_sequence", "tool_calls"
 
 
 def set_path(body: dict[str, Any], dotted: str, value: Any) -> None:
@@ -83,6 +95,9 @@ def schema_problems(schema_name: str, instance: Any, what: str) -> list[str]:
 class WireProtocol(ABC):
     """Translation and grammar of one wire protocol, configured by its suite layer."""
 
+    # The protocol's finish/stop reasons mapped to the neutral kinds above.
+    finish_kinds: dict[str, str] = {}
+
     def __init__(self, protocol: Protocol, contract: Contract):
         self.protocol = protocol
         self.contract = contract
@@ -90,6 +105,9 @@ class WireProtocol(ABC):
     @property
     def name(self) -> str:
         return self.protocol.name
+
+    def finish_kind(self, reply: Reply) -> str | None:
+        return self.finish_kinds.get(reply.finish_reason or "", reply.finish_reason)
 
     def wire_name(self, parameter: str) -> str | None:
         return self.contract.parameters[parameter].binding(self.name).wire_name

@@ -7,7 +7,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conformance.protocols.base import ChatRequest, Reply, Usage, WireProtocol, schema_problems
+from conformance.protocols.base import (
+    FINISH_LENGTH,
+    FINISH_STOP,
+    FINISH_TOOL,
+    ChatRequest,
+    Reply,
+    TokenLogprob,
+    Usage,
+    WireProtocol,
+    schema_problems,
+)
 from conformance.transport.client import Exchange
 from conformance.transport.sse import SSEEvent
 
@@ -15,6 +25,9 @@ DONE = "[DONE]"
 
 
 class ChatCompletions(WireProtocol):
+    # Chat has one reason for a natural end and for a stop string alike.
+    finish_kinds = {"stop": FINISH_STOP, "length": FINISH_LENGTH, "tool_calls": FINISH_TOOL}
+
     def base_body(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.model or self.contract.model,
@@ -62,6 +75,7 @@ class ChatCompletions(WireProtocol):
             finish_reason=choice.get("finish_reason"),
             usage=_usage(body.get("usage")),
             response_id=body.get("id"),
+            logprobs=_logprobs(choice.get("logprobs")),
         )
 
     def _chunks(self, exchange: Exchange) -> tuple[list[tuple[int, Any]], list[str]]:
@@ -146,6 +160,7 @@ class ChatCompletions(WireProtocol):
     def stream_reply(self, exchange: Exchange) -> Reply:
         chunks, _ = self._chunks(exchange)
         text, reasoning, finish, usage, rid = [], [], None, None, None
+        logprobs: list[TokenLogprob] | None = None
         for _, chunk in chunks:
             rid = rid or chunk.get("id")
             for choice in chunk.get("choices") or []:
@@ -153,9 +168,12 @@ class ChatCompletions(WireProtocol):
                 text.append(delta.get("content") or "")
                 reasoning.append(delta.get("reasoning_content") or delta.get("reasoning") or "")
                 finish = choice.get("finish_reason") or finish
+                piece = _logprobs(choice.get("logprobs"))
+                if piece is not None:
+                    logprobs = (logprobs or []) + piece
             if chunk.get("usage"):
                 usage = _usage(chunk["usage"])
-        return Reply("".join(text), "".join(reasoning), finish, usage, rid)
+        return Reply("".join(text), "".join(reasoning), finish, usage, rid, logprobs)
 
     def error_problems(self, exchange: Exchange, *, status: int, param: str | None) -> list[str]:
         problems = []
@@ -182,3 +200,11 @@ def _usage(raw: Any) -> Usage | None:
     details = raw.get("completion_tokens_details") or {}
     return Usage(raw.get("prompt_tokens"), raw.get("completion_tokens"), raw.get("total_tokens"),
                  details.get("reasoning_tokens"))
+
+
+def _logprobs(raw: Any) -> list[TokenLogprob] | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("content"), list):
+        return None
+    return [TokenLogprob(t.get("token", ""), t.get("logprob", 0.0),
+                         tuple((a.get("token", ""), a.get("logprob", 0.0)) for a in t.get("top_logprobs") or []))
+            for t in raw["content"] if isinstance(t, dict)]

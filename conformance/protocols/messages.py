@@ -10,7 +10,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.protocols.base import ChatRequest, Reply, Usage, WireProtocol, schema_problems
+from conformance.protocols.base import (
+    FINISH_LENGTH,
+    FINISH_STOP,
+    FINISH_STOP_SEQUENCE,
+    FINISH_TOOL,
+    ChatRequest,
+    Reply,
+    Usage,
+    WireProtocol,
+    schema_problems,
+)
 from conformance.transport.client import Exchange
 from conformance.transport.sse import SSEEvent
 
@@ -55,6 +65,9 @@ class _Block:
 
 
 class Messages(WireProtocol):
+    finish_kinds = {"end_turn": FINISH_STOP, "max_tokens": FINISH_LENGTH,
+                    "stop_sequence": FINISH_STOP_SEQUENCE, "tool_use": FINISH_TOOL}
+
     def base_body(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.model or self.contract.model,

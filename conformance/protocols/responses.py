@@ -10,7 +10,15 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.protocols.base import ChatRequest, Reply, Usage, WireProtocol, schema_problems
+from conformance.protocols.base import (
+    FINISH_LENGTH,
+    FINISH_STOP,
+    ChatRequest,
+    Reply,
+    Usage,
+    WireProtocol,
+    schema_problems,
+)
 from conformance.protocols.chat_completions import ChatCompletions
 from conformance.transport.client import Exchange
 from conformance.transport.sse import SSEEvent
@@ -37,6 +45,9 @@ _INDEX = {"content": "content_index", "summary": "summary_index"}
 
 
 class Responses(WireProtocol):
+    # `reply.finish_reason` is the status, or the incomplete reason when cut short.
+    finish_kinds = {"completed": FINISH_STOP, "max_output_tokens": FINISH_LENGTH}
+
     def base_body(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.model or self.contract.model,

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from conformance.server import chat_completions
+from conformance.server import chat_completions, messages, responses
 from conformance.server.billing import Ledger
 from conformance.server.errors import Family, RequestRejected, error_response, internal_error_response
 from conformance.server.faults import FAULTS_HEADER, Faults
@@ -73,10 +73,13 @@ def _endpoint(state: ServerState, family: Family, handler: Handler) -> Callable[
     async def run(request: Request) -> Response:
         faults = state.faults
         try:
-            _authenticate(request, state)
             faults = state.faults | _request_faults(request)
+            if "auth_disabled" not in faults:
+                _authenticate(request, state)
             return await handler(request, state, faults)
         except RequestRejected as rejection:
+            if rejection.code == "invalid_json" and "malformed_json_500" in faults:
+                return internal_error_response(family)
             return error_response(rejection, family, faults)
         except Exception:
             log.exception("reference server: unexpected error on %s %s", request.method, request.url.path)
@@ -109,6 +112,8 @@ def create_app(contract: Contract, *, api_key: str | None = None, faults: Faults
     routes = [
         Route("/v1/chat/completions", _endpoint(state, "openai", chat_completions.create_chat_completion),
               methods=["POST"]),
+        Route("/v1/responses", _endpoint(state, "openai", responses.create_response), methods=["POST"]),
+        Route("/v1/messages", _endpoint(state, "anthropic", messages.create_message), methods=["POST"]),
         Route("/v1/models", _endpoint(state, "openai", list_models), methods=["GET"]),
         Route("/v1/models/{model:path}", _endpoint(state, "openai", retrieve_model), methods=["GET"]),
     ]
@@ -118,7 +123,9 @@ def create_app(contract: Contract, *, api_key: str | None = None, faults: Faults
         assert isinstance(exc, HTTPException)
         rejection = RequestRejected(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}",
                                     None, "not_found" if exc.status_code == 404 else "method_not_allowed")
-        return error_response(rejection, "openai")
+        # A wrong method on /v1/messages is still answered in the Anthropic shape.
+        family: Family = "anthropic" if request.url.path.rstrip("/") == "/v1/messages" else "openai"
+        return error_response(rejection, family)
 
     app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
     app.state.server = state  # tests and the CLI read the ledger from here

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from conformance.server.errors import RequestRejected
+from conformance.server.distortions import distort
 from conformance.server.faults import Faults
 from conformance.server.generator import Generation, Token, generate
 from conformance.server.state import ServerState, new_id
@@ -170,13 +171,14 @@ class Completion:
     def usage(self) -> dict[str, Any]:
         prompt, completion = self.request.prompt_tokens, self.generation.completion_tokens
         total = prompt + completion + (1 if "bad_usage_total" in self.faults else 0)
+        reasoning = 0 if "reasoning_tokens_uncounted" in self.faults else self.generation.reasoning_tokens
         return {
             "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total,
-            "completion_tokens_details": {"reasoning_tokens": self.generation.reasoning_tokens},
+            "completion_tokens_details": {"reasoning_tokens": reasoning},
         }
 
     def logprobs(self, tokens: tuple[Token, ...]) -> dict[str, Any] | None:
-        if not self.request.logprobs:
+        if not self.request.logprobs and "logprobs_unasked" not in self.faults:
             return None
         return {"content": [_token_logprob(t) for t in tokens], "refusal": None}
 
@@ -223,7 +225,8 @@ def stream_chunks(c: Completion) -> list[dict[str, Any]]:
     first: dict[str, Any] = {"content": ""} if "stream_no_role" in faults else {"role": "assistant", "content": ""}
     choices = [choice(first)]
     choices += [choice({"reasoning_content": t.text}) for t in c.generation.reasoning]
-    choices += [choice({"content": t.text}, c.logprobs((t,))) for t in c.generation.answer]
+    answer = c.generation.answer[:-1] if "stream_drops_last_token" in faults else c.generation.answer
+    choices += [choice({"content": t.text}, c.logprobs((t,))) for t in answer]
     choices.append(choice({}, finish=final))
 
     def chunk(choice_list: list[dict[str, Any]]) -> dict[str, Any]:
@@ -240,6 +243,9 @@ def stream_chunks(c: Completion) -> list[dict[str, Any]]:
     if include_usage:
         last = chunk([choices[-1]] if "stream_usage_with_choices" in faults else [])
         last["usage"] = c.usage()
+        if "stream_usage_mismatch" in faults:
+            last["usage"]["completion_tokens"] += 1
+            last["usage"]["total_tokens"] += 1
         chunks.append(last)
     return chunks
 
@@ -264,7 +270,7 @@ async def create_chat_completion(request: Request, state: ServerState, faults: F
     completion = Completion(
         id=new_id("chatcmpl-"), created=int(time.time()), model=state.contract.model,
         system_fingerprint=state.system_fingerprint, request=validated,
-        generation=generate(validated.prompt_digest, validated.sampling), faults=faults,
+        generation=distort(generate(validated.prompt_digest, validated.sampling), faults), faults=faults,
     )
     if not validated.stream:
         state.ledger.record_message(ENDPOINT, completion.id)

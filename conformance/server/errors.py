@@ -77,6 +77,8 @@ def anthropic_body(rejection: RequestRejected) -> dict:
 
 def error_response(rejection: RequestRejected, family: Family, faults: Faults | None = None) -> Response:
     shown = apply_faults(rejection, faults or Faults())
+    if "messages_openai_errors" in (faults or Faults()):
+        family = "openai"  # the classic mistake of an OpenAI-first server that bolted on /v1/messages
     body = openai_body(shown) if family == "openai" else anthropic_body(shown)
     return Response(json.dumps(body), status_code=shown.status, media_type="application/json")
 

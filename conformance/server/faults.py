@@ -28,10 +28,42 @@ CATALOGUE: dict[str, str] = {
     "stream_usage_with_choices": "the usage chunk carries the last choice instead of choices: []",
     "stream_unstable_id": "every stream chunk has a different id",
     "stream_bad_json": "one stream frame carries invalid JSON",
+    # Behaviour: the request is accepted, and then not honoured.
+    "ignore_parameter": "the parameter given as argument is validated, then dropped (its default is used)",
+    "wrong_default": "the parameter given as argument defaults to another value than the contract's",
+    "context_unenforced": "prompts longer than the context window are answered",
+    "unknown_model_accepted": "any model id is answered as if it were the contract's",
+    "thinking_off_by_default": "without a thinking parameter, thinking is off",
+    "auth_disabled": "requests without a key or with a wrong key are answered",
+    "malformed_json_500": "a body that is not JSON gets a 500",
+    # Generation, the same on every endpoint (server/distortions.py).
+    "length_as_stop": "an answer cut by max_tokens reports a natural stop",
+    "stop_included": "the stop string is left at the end of the answer",
+    "leak_channel_markers": "Gemma's <|channel> thought markers leak into the answer text",
+    "logprobs_positive": "token logprobs are positive",
+    "top_logprobs_unsorted": "top_logprobs alternatives come in ascending order",
+    "top_logprobs_extra": "one more alternative than top_logprobs asked for",
+    # Chat-completions accounting.
+    "logprobs_unasked": "chat answers carry logprobs even when logprobs is false",
+    "reasoning_tokens_uncounted": "usage reports 0 reasoning tokens although the answer has reasoning",
+    "stream_usage_mismatch": "the stream's usage counts one output token more than the non-stream answer",
+    "stream_drops_last_token": "the stream leaves out the answer's last token",
+    # Responses (server/responses.py).
+    "responses_bad_sequence": "one sequence_number is skipped in a Responses stream",
+    "responses_no_terminal": "a Responses stream ends without response.completed",
+    "responses_delta_before_added": "the first response.output_text.delta comes before its content_part.added",
+    "responses_usage_total": "Responses usage.total_tokens is not input_tokens + output_tokens",
+    # Messages (server/messages.py).
+    "messages_no_event_lines": "Messages stream frames have no event: line",
+    "messages_no_message_stop": "a Messages stream ends without message_stop",
+    "messages_delta_unstarted_block": "the text block's deltas and stop come without its content_block_start",
+    "messages_null_stop_reason": "Messages stop_reason is null (message_delta and non-stream body)",
+    "messages_done_sentinel": "a data: [DONE] frame follows message_stop",
+    "messages_openai_errors": "errors on /v1/messages come in the OpenAI shape",
 }
 
 # Faults that are meaningless without an argument, and only those, take one.
-TAKES_ARGUMENT: frozenset[str] = frozenset({"accept_out_of_range"})
+TAKES_ARGUMENT: frozenset[str] = frozenset({"accept_out_of_range", "ignore_parameter", "wrong_default"})
 
 
 @dataclass(frozen=True)

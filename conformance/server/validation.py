@@ -187,16 +187,43 @@ def validate_parameters(body: Mapping[str, Any], contract: Contract, endpoint: s
     return given
 
 
-def _check_model(body: Mapping[str, Any], contract: Contract) -> str:
+def _check_model(body: Mapping[str, Any], contract: Contract, faults: Faults) -> str:
     model = body.get("model")
     if model is None:
         raise RequestRejected(400, "model: you must provide a model parameter", "model", "missing_required_parameter")
     if not isinstance(model, str):
         raise RequestRejected(400, f"model: expected a string, got {describe(model)}", "model", "invalid_type")
-    if model != contract.model:
+    if model != contract.model and "unknown_model_accepted" not in faults:
         raise RequestRejected(404, f"The model `{model}` does not exist or you do not have access to it.",
                               None, "model_not_found")
     return model
+
+
+def _other_value(param: Parameter) -> Any:
+    """A valid value that is not the parameter's default: what a misconfigured server would use."""
+    if param.type == "boolean":
+        return not param.default
+    if param.type in ("number", "integer") and param.minimum is not None and param.maximum is not None:
+        middle = (param.minimum + param.maximum) / 2
+        middle = int(middle) if param.type == "integer" else middle
+        return middle if middle != param.default else param.maximum
+    return param.default
+
+
+def _misbehave(given: dict[str, Any], contract: Contract, endpoint: str, faults: Faults) -> dict[str, Any]:
+    """Faults that accept a parameter and then do not honour it (validation has already passed)."""
+    if not faults:
+        return given
+    bent = dict(given)
+    for name in faults.args("ignore_parameter"):
+        bent.pop(name, None)
+    for name in faults.args("wrong_default"):
+        param = contract.parameters.get(name)
+        if param is not None and param.has_default and name not in bent:
+            bent[name] = _other_value(param)
+    if "thinking_off_by_default" in faults and not {"enable_thinking", "reasoning_effort"} & set(bent):
+        bent["enable_thinking"] = False
+    return bent
 
 
 def validate_request(body: Any, contract: Contract, endpoint: str, read_conversation: ConversationReader,
@@ -204,16 +231,17 @@ def validate_request(body: Any, contract: Contract, endpoint: str, read_conversa
     if not isinstance(body, Mapping):
         raise RequestRejected(400, f"The request body must be a JSON object, got {describe(body)}.",
                               None, "invalid_json")
-    model = _check_model(body, contract)
+    model = _check_model(body, contract, faults)
     conversation = read_conversation(body)
     given = validate_parameters(body, contract, endpoint, faults)
     prompt_tokens = count_prompt_tokens(m.text for m in conversation.messages)
     limit = contract.limits.context_tokens
-    if prompt_tokens > limit:
+    if prompt_tokens > limit and "context_unenforced" not in faults:
         raise RequestRejected(
             400, f"messages: this model's maximum context length is {limit} tokens, "
                  f"but the messages resulted in {prompt_tokens} tokens. Please reduce the length of the messages.",
             "messages", "context_length_exceeded")
+    given = _misbehave(given, contract, endpoint, faults)
     parameters = {p.name: p.default for p in contract.supported_parameters(endpoint) if p.has_default}
     parameters.update(given)
     sampling = Sampling.from_parameters(given, contract)

@@ -1,0 +1,92 @@
+"""The kill matrix: every check fails against a reference server that breaks its rule.
+
+Each row switches on one fault and runs the whole catalogue on chat completions; the set of
+checks that fail must be exactly the expected one (the rule the fault breaks, plus the named
+knock-on failures a broken seed or marker leak causes). A check that no fault kills cannot
+fail, and is a defect.
+"""
+from __future__ import annotations
+
+import pytest
+
+from conformance.checks import REGISTRY
+from conformance.suite.model import Contract
+from conformance.verdicts import Status
+from tests.conftest import run_checks
+
+SEED_DEPENDENT = {"omitted_equals_default", "seed_reproducible", "stop_honoured", "stream_matches_nonstream"}
+# Without a working seed, two answers differ at random: these fail only when the draw says so.
+MAY_ALSO_FAIL: dict[str, set[str]] = {"ignore_parameter:seed": {"usage_consistent"}}
+
+KILLS: dict[str, set[str]] = {
+    "wrong_object": {"response_shape"},
+    "missing_finish_reason": {"response_shape", "max_tokens_honoured", "stop_honoured", "stream_matches_nonstream"},
+    "bad_usage_total": {"response_shape", "usage_consistent"},
+    # A client that trusts the content type cannot read the stream at all.
+    "stream_wrong_content_type": {"stream_framing", "stream_matches_nonstream", "usage_consistent",
+                                  "logprobs_consistent"},
+    "stream_no_role": {"stream_framing"},
+    "stream_finish_every_chunk": {"stream_framing"},
+    "stream_no_done": {"stream_framing"},
+    "stream_ignore_include_usage": {"stream_framing", "usage_consistent"},
+    "stream_usage_with_choices": {"stream_framing"},
+    "stream_unstable_id": {"stream_framing"},
+    "stream_bad_json": {"stream_framing", "stream_matches_nonstream"},
+    "accept_out_of_range:temperature": {"parameter_ranges"},
+    "error_without_param": {"parameter_ranges"},
+    "invalid_param_status_422": {"parameter_ranges", "context_window", "error_answers"},
+    "wrong_default:temperature": {"omitted_equals_default"},
+    "wrong_default:enable_thinking": {"omitted_equals_default", "thinking_on_by_default"},
+    "ignore_parameter:temperature": {"parameter_changes_output"},
+    "ignore_parameter:top_p": {"parameter_changes_output"},
+    "ignore_parameter:min_p": {"parameter_changes_output"},
+    "ignore_parameter:presence_penalty": {"parameter_changes_output"},
+    "ignore_parameter:frequency_penalty": {"parameter_changes_output"},
+    "ignore_parameter:repetition_penalty": {"parameter_changes_output"},
+    "ignore_parameter:seed": SEED_DEPENDENT,
+    "ignore_parameter:max_tokens": {"max_tokens_honoured"},
+    "ignore_parameter:stop": {"stop_honoured"},
+    "ignore_parameter:enable_thinking": {"thinking_switch"},
+    "ignore_parameter:reasoning_effort": {"thinking_switch"},
+    "ignore_parameter:logprobs": {"logprobs_consistent"},
+    "length_as_stop": {"max_tokens_honoured"},
+    "stop_included": {"stop_honoured"},
+    "context_unenforced": {"context_window"},
+    "thinking_off_by_default": {"omitted_equals_default", "thinking_on_by_default"},
+    "reasoning_tokens_uncounted": {"thinking_on_by_default"},
+    "leak_channel_markers": {"no_channel_markers", "logprobs_consistent", "max_tokens_honoured"},
+    "logprobs_positive": {"logprobs_consistent"},
+    "top_logprobs_unsorted": {"logprobs_consistent"},
+    "top_logprobs_extra": {"logprobs_consistent"},
+    "logprobs_unasked": {"logprobs_absent_by_default"},
+    "stream_usage_mismatch": {"stream_matches_nonstream", "usage_consistent"},
+    "stream_drops_last_token": {"stream_matches_nonstream"},
+    "auth_disabled": {"error_answers"},
+    "unknown_model_accepted": {"error_answers"},
+    "malformed_json_500": {"error_answers"},
+}
+
+
+def test_clean_reference_server_passes_every_check(contract: Contract) -> None:
+    results = run_checks(contract, "chat_completions")
+    assert {r.check for r in results} == set(REGISTRY)
+    assert [(r.id, r.message) for r in results if r.status is not Status.PASSED] == []
+
+
+@pytest.mark.parametrize("fault", list(KILLS))
+def test_fault_kills_exactly_its_checks(contract: Contract, fault: str) -> None:
+    results = run_checks(contract, "chat_completions", faults=[fault])
+    failed = {r.check for r in results if r.status is Status.FAILED}
+    errors = [(r.id, r.message) for r in results if r.status is Status.ERROR]
+    assert errors == []
+    details = {r.id: r.message for r in results if r.status is Status.FAILED}
+    assert KILLS[fault] <= failed <= KILLS[fault] | MAY_ALSO_FAIL.get(fault, set()), details
+
+
+def test_every_check_is_killed_by_some_fault(capsys: pytest.CaptureFixture[str]) -> None:
+    killers = {name: sorted(f for f, checks in KILLS.items() if name in checks) for name in REGISTRY}
+    with capsys.disabled():
+        print("\nkill matrix (check: faults that make it fail)")
+        for name, faults in killers.items():
+            print(f"  {name:28} {len(faults):2}  {', '.join(faults)}")
+    assert [name for name, faults in killers.items() if not faults] == []
