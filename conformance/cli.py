@@ -22,8 +22,12 @@ from conformance.verdicts import Result, RunInfo
 EXIT_OK, EXIT_FAILED, EXIT_SETUP, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised where the run is, so the same cleanup as Ctrl-C writes the partial report."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the run is, so the same cleanup as Ctrl-C writes the partial report.
+
+    A KeyboardInterrupt because asyncio re-raises only those (and SystemExit) from callbacks:
+    any other BaseException raised inside the event loop is logged and swallowed.
+    """
 
 
 def _now() -> str:
@@ -160,10 +164,10 @@ def _run(args: argparse.Namespace) -> int:
     code = EXIT_OK
     try:
         asyncio.run(go())
-    except KeyboardInterrupt:
-        info.interrupted, info.aborted, code = True, "interrupted (Ctrl-C)", EXIT_INTERRUPTED
     except Terminated:
         info.interrupted, info.aborted, code = True, "terminated (SIGTERM)", EXIT_TERMINATED
+    except KeyboardInterrupt:
+        info.interrupted, info.aborted, code = True, "interrupted (Ctrl-C)", EXIT_INTERRUPTED
     except ConformanceError as exc:
         info.aborted, code = redact(str(exc)), EXIT_SETUP
     finally:
