@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-k", dest="select", metavar="EXPR", help="only results whose id matches, as pytest -k")
     run.add_argument("--reference-fault", action="append", default=[], metavar="NAME",
                      help="break the built-in reference server on purpose (repeatable; see `conformance serve --list-faults`)")
+    run.add_argument("--max-cost", type=float, metavar="USD",
+                     help="refuse to start a run whose cost preview exceeds USD, and stop before crossing it")
     run.add_argument("--no-color", action="store_true", help="plain terminal output")
 
     serve = sub.add_parser("serve", help="serve the reference server (a local stand-in for the contract's model)")
@@ -129,6 +131,8 @@ def _run(args: argparse.Namespace) -> int:
     from conformance.runner import plan, preflight, run_plan
     from conformance.selection import compile_selection
     from conformance.targets import open_target
+    from conformance.billing import Meter, preview
+    from conformance.runner import request_estimate
     from conformance.transport.client import Client
 
     contract = load_contract(args.suite)
@@ -153,9 +157,22 @@ def _run(args: argparse.Namespace) -> int:
                          model=args.model, faults=args.reference_fault) as endpoint:
             info.base_url = endpoint.base_url
             run_contract = dataclasses.replace(contract, model=endpoint.model)
-            async with Client(endpoint.base_url, endpoint.api_key) as client:
-                await preflight(run_contract, client)
-                await run_plan(plan(run_contract, client, selected), record)
+            meter = Meter(contract.pricing, args.max_cost)
+            async with Client(endpoint.base_url, endpoint.api_key, meter=meter) as client:
+                plans = plan(run_contract, client, selected)
+                cost = preview(request_estimate(plans, run_contract) + 1, contract.pricing)
+                info.cost = {"currency": contract.pricing.currency, "preview_max_messages": cost.max_messages,
+                             "preview_max_usd": cost.usd, "max_cost": args.max_cost}
+                print(f"cost preview: {cost.line(contract.pricing.currency)}"
+                      f"{' (the reference server charges nothing real)' if target.server == 'reference' and not args.base_url else ''}")
+                if args.max_cost is not None and cost.usd > args.max_cost:
+                    raise SetupError(f"cost preview {cost.usd:.2f} {contract.pricing.currency} exceeds --max-cost "
+                                     f"{args.max_cost:.2f}: narrow the run with -k or raise the budget")
+                try:
+                    await preflight(run_contract, client)
+                    await run_plan(plans, record)
+                finally:
+                    info.cost.update(billed_messages=meter.messages, spent_usd=meter.spent)
 
     def on_sigterm(signum: int, frame: object) -> None:
         raise Terminated()
@@ -179,6 +196,9 @@ def _run(args: argparse.Namespace) -> int:
         if args.report_dir is None:
             update_latest(reports_root, run_dir)
     print(render_terminal(info, results, color=color))
+    if "spent_usd" in info.cost:
+        print(f"cost: {info.cost['billed_messages']} billed messages = {info.cost['spent_usd']:.2f} "
+              f"{info.cost['currency']}")
     if info.aborted:
         print(f"conformance: error: {info.aborted}", file=sys.stderr)
     print(f"report: {run_dir / 'summary.md'} (also report.json, junit.xml)")

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from conformance.billing import BudgetExceeded
 from conformance.checks import REGISTRY, CheckFailed, CheckSkipped, CheckSpec
 from conformance.checks.probe import Probe, Unreachable
 from conformance.errors import SetupError, TransportError
@@ -67,6 +68,11 @@ def plan(contract: Contract, client: Client, selected: Matcher) -> list[tuple[Pl
     return plans
 
 
+def request_estimate(plans: list[tuple[Plan, list]], contract: Contract) -> int:
+    """An upper bound of the requests the plan sends (skipped endpoints send none)."""
+    return sum(len(cases) * p.spec.requests_per_case(contract) for p, cases in plans if p.probe is not None)
+
+
 async def run_plan(plans: list[tuple[Plan, list]], on_result: Callable[[Result], None]) -> None:
     """Run everything, calling `on_result` as each verdict is reached (reports stay current)."""
     for p, cases in plans:
@@ -92,7 +98,7 @@ async def _run_one(p: Plan, case: Any) -> Result:
         result.status, result.message = Status.FAILED, redact(str(exc))
     except CheckSkipped as exc:
         result.status, result.message = Status.SKIPPED, redact(str(exc))
-    except Unreachable:
+    except (Unreachable, BudgetExceeded):
         raise
     except (TransportError, SetupError) as exc:
         result.status, result.message = Status.ERROR, redact(str(exc))

@@ -51,6 +51,8 @@ class RunInfo:
     interrupted: bool = False
     aborted: str | None = None  # one line: why the run stopped early
     assumptions: list[dict[str, str]] = field(default_factory=list)
+    # Billed messages and their price: preview before the run, spent after.
+    cost: dict[str, Any] = field(default_factory=dict)
 
 
 def summarize(results: list[Result]) -> dict[str, int]:

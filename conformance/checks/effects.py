@@ -40,7 +40,7 @@ def _effect_cases(probe: Probe) -> list[Case]:
     return [Case(e.parameter, e) for e in EFFECTS if probe.supports(e.parameter)]
 
 
-@check(category="effects", cases=_effect_cases)
+@check(category="effects", cases=_effect_cases, requests=2)
 async def parameter_changes_output(probe: Probe, case: Case) -> None:
     """A sampling parameter is honoured, not just accepted: far-apart values under one seed give different answers (seed table).
 

@@ -19,7 +19,7 @@ def differences(a: Reply, b: Reply, probe: Probe, what_a: str, what_b: str) -> l
     return out
 
 
-@check(category="equivalence")
+@check(category="equivalence", requests=2)
 async def stream_matches_nonstream(probe: Probe) -> None:
     """Under one seed, the stream spells out the same answer as the non-stream response (seed control; WIRE F.1 "reconstructed message equals non-stream semantics").
 

@@ -47,7 +47,7 @@ def _stop_word(text: str) -> tuple[str, int] | None:
     return None
 
 
-@check(category="limits")
+@check(category="limits", requests=2)
 async def stop_honoured(probe: Probe) -> None:
     """A stop string ends the answer just before it, and the finish reason says so (seed table: stop "One or more stop strings").
 
@@ -82,7 +82,7 @@ def _context_cases(probe: Probe) -> list[Case]:
     return [Case("under", False), Case("over", True)]
 
 
-@check(category="limits", cases=_context_cases)
+@check(category="limits", cases=_context_cases, requests=3)
 async def context_window(probe: Probe, case: Case) -> None:
     """A prompt that fits the context window is answered; one past it is rejected with the invalid-request status (seed: "8K-token context window").
 

@@ -12,6 +12,7 @@ from typing import Any, Awaitable, Callable
 
 from conformance.checks.failures import CheckFailed, CheckSkipped, fail_if  # noqa: F401  (re-exported)
 from conformance.checks.probe import Probe
+from conformance.suite.model import Contract
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,10 @@ class CheckSpec:
     func: CheckFunc
     cases: CaseFactory | None
     doc: str
+    requests: int | Callable[[Contract], int] = 1
+
+    def requests_per_case(self, contract: Contract) -> int:
+        return self.requests(contract) if callable(self.requests) else self.requests
 
     @property
     def rule(self) -> str:
@@ -43,12 +48,15 @@ class CheckSpec:
 REGISTRY: dict[str, CheckSpec] = {}
 
 
-def check(*, category: str, cases: CaseFactory | None = None) -> Callable[[CheckFunc], CheckFunc]:
+def check(*, category: str, cases: CaseFactory | None = None,
+          requests: int | Callable[[Contract], int] = 1) -> Callable[[CheckFunc], CheckFunc]:
+    """Register a check. `requests` bounds the requests one case sends, for the cost preview."""
     def register(func: CheckFunc) -> CheckFunc:
         if not inspect.getdoc(func):
             raise TypeError(f"check {func.__name__} needs a docstring naming the rule it enforces")
         if func.__name__ in REGISTRY:
             raise ValueError(f"check {func.__name__} registered twice")
-        REGISTRY[func.__name__] = CheckSpec(func.__name__, category, func, cases, inspect.getdoc(func) or "")
+        REGISTRY[func.__name__] = CheckSpec(func.__name__, category, func, cases, inspect.getdoc(func) or "",
+                                         requests)
         return func
     return register

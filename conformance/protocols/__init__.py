@@ -3,10 +3,14 @@ from __future__ import annotations
 
 from conformance.protocols.base import WireProtocol
 from conformance.protocols.chat_completions import ChatCompletions
+from conformance.protocols.messages import Messages
+from conformance.protocols.responses import Responses
 from conformance.suite.model import Contract
 
 IMPLEMENTATIONS: dict[str, type[WireProtocol]] = {
     "chat_completions": ChatCompletions,
+    "responses": Responses,
+    "messages": Messages,
 }
 
 

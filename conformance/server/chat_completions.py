@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from conformance.server.errors import RequestRejected
-from conformance.server.distortions import distort
+from conformance.server.distortions import distort, stall
 from conformance.server.faults import Faults
 from conformance.server.generator import Generation, Token, generate
 from conformance.server.state import ServerState, new_id
@@ -272,6 +272,7 @@ async def create_chat_completion(request: Request, state: ServerState, faults: F
         system_fingerprint=state.system_fingerprint, request=validated,
         generation=distort(generate(validated.prompt_digest, validated.sampling), faults), faults=faults,
     )
+    await stall(faults)
     if not validated.stream:
         state.ledger.record_message(ENDPOINT, completion.id)
         return Response(json.dumps(completion_body(completion), ensure_ascii=False), media_type="application/json")

@@ -129,7 +129,7 @@ def sse_frame(data: Any, event: str | None = None) -> bytes:
     """One SSE frame: an optional ``event:`` line, one ``data:`` line (JSON unless already a string)."""
     payload = data if isinstance(data, str) else compact_json(data)
     head = f"event: {event}\n" if event is not None else ""
-    return f"{head}data: {payload}\n\n".encode("utf-8")
+    return f"{head}data: {payload}\n\n".encode()
 
 
 def sse_response(frames: list[bytes], on_delivered: Callable[[], object]) -> StreamingResponse:

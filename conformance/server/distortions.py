@@ -5,6 +5,7 @@ protocol spells it) is applied here, between generation and the endpoint's wire 
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 from conformance.server.faults import Faults
@@ -41,3 +42,10 @@ def distort(generation: Generation, faults: Faults) -> Generation:
         if name in faults:
             g = dataclasses.replace(g, answer=tuple(bend(t) for t in g.answer))
     return g
+
+
+async def stall(faults: Faults) -> None:
+    """`slow_first_token:MS`: hold the first byte of the answer back (the longest if given twice)."""
+    delays = [int(ms) for ms in faults.args("slow_first_token") if ms.isdigit()]
+    if delays:
+        await asyncio.sleep(max(delays) / 1000)

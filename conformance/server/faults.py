@@ -48,6 +48,7 @@ CATALOGUE: dict[str, str] = {
     "reasoning_tokens_uncounted": "usage reports 0 reasoning tokens although the answer has reasoning",
     "stream_usage_mismatch": "the stream's usage counts one output token more than the non-stream answer",
     "stream_drops_last_token": "the stream leaves out the answer's last token",
+    "slow_first_token": "the answer starts only after the argument's milliseconds (a latency SLO breach)",
     # Responses (server/responses.py).
     "responses_bad_sequence": "one sequence_number is skipped in a Responses stream",
     "responses_no_terminal": "a Responses stream ends without response.completed",
@@ -63,7 +64,8 @@ CATALOGUE: dict[str, str] = {
 }
 
 # Faults that are meaningless without an argument, and only those, take one.
-TAKES_ARGUMENT: frozenset[str] = frozenset({"accept_out_of_range", "ignore_parameter", "wrong_default"})
+TAKES_ARGUMENT: frozenset[str] = frozenset({"accept_out_of_range", "ignore_parameter", "wrong_default",
+                                                "slow_first_token"})
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ import base64
 import binascii
 import hashlib
 import io
+import json
 import re
 import warnings
 from collections.abc import Mapping
@@ -71,9 +72,10 @@ def image_tokens(info: ImageInfo) -> int:
 
 
 def decode_image(url_or_source: str | Mapping[str, Any], param: str = "image") -> ImageInfo:
-    """Check and measure one image; `param` is the wire path errors name (e.g. ``messages[0].content[1].image_url.url``).
+    """Check and measure one image.
 
     A string is an OpenAI ``url`` (data URI or http(s) URL); a mapping is an Anthropic ``source``.
+    `param` is the wire path that errors name, e.g. ``messages[0].content[1].image_url.url``.
     """
     if isinstance(url_or_source, str):
         if url_or_source[:5].lower() == "data:":
@@ -102,13 +104,18 @@ def _decode_source(source: Mapping[str, Any], param: str) -> ImageInfo:
     kind = source.get("type")
     if kind == "base64":
         media = source.get("media_type")
+        if media is None:
+            raise RequestRejected(400, f"{param}.media_type: required", f"{param}.media_type",
+                                  "missing_required_parameter")
         if not isinstance(media, str):
             raise RequestRejected(400, f"{param}.media_type: expected one of {', '.join(MEDIA_TYPES.values())}, "
-                                       f"got {_describe(media)}", f"{param}.media_type", "invalid_image")
+                                       f"got {_describe(media)}", f"{param}.media_type", "invalid_type")
         if media not in _BY_MEDIA_TYPE:
             raise _invalid(f"{param}.media_type", f"unsupported image media type {media!r}; supported: "
                                                   f"{', '.join(MEDIA_TYPES.values())}")
         data = source.get("data")
+        if data is None:
+            raise RequestRejected(400, f"{param}.data: required", f"{param}.data", "missing_required_parameter")
         if not isinstance(data, str):
             raise RequestRejected(400, f"{param}.data: expected a base64 string, got {_describe(data)}",
                                   f"{param}.data", "invalid_type")
@@ -140,7 +147,7 @@ def _url(url: str, param: str) -> ImageInfo:
 def _decode_bytes(data: str, media: str, param: str) -> ImageInfo:
     # Refuse from the encoded length first: no point decoding 200 MB to say it is too large.
     if len(data) // 4 * 3 > MAX_IMAGE_BYTES + 2:
-        raise _too_large(param, f"the image exceeds {MAX_IMAGE_BYTES // (1024 * 1024)} MiB")
+        raise _too_large(param, f"the image is about {len(data) // 4 * 3} bytes; {_byte_cap()}")
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
@@ -148,7 +155,7 @@ def _decode_bytes(data: str, media: str, param: str) -> ImageInfo:
     if not raw:
         raise _invalid(param, "the image data is empty")
     if len(raw) > MAX_IMAGE_BYTES:
-        raise _too_large(param, f"the image exceeds {MAX_IMAGE_BYTES // (1024 * 1024)} MiB")
+        raise _too_large(param, f"the image is {len(raw)} bytes; {_byte_cap()}")
     fmt, width, height = _measure(raw, param)
     if MEDIA_TYPES[fmt] != media:
         raise _invalid(param, f"the image is a {fmt.upper()} but the declared media type is {media}")
@@ -181,6 +188,10 @@ def _measure(raw: bytes, param: str) -> tuple[ImageFormat, int, int]:
     return fmt, width, height
 
 
+def _byte_cap() -> str:
+    return f"at most {MAX_IMAGE_BYTES} bytes are accepted"
+
+
 def _invalid(param: str, why: str) -> RequestRejected:
     return RequestRejected(400, f"{param}: {why}", param, "invalid_image")
 
@@ -191,7 +202,5 @@ def _too_large(param: str, why: str) -> RequestRejected:
 
 def _describe(value: Any) -> str:
     # Same rendering as validation.describe, kept local: validation will import this module.
-    import json
-
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= 60 else text[:57] + "..."

@@ -35,7 +35,13 @@ from conformance.server.completion import (
 from conformance.server.errors import RequestRejected
 from conformance.server.faults import Faults
 from conformance.server.state import ServerState
-from conformance.server.validation import Conversation, Message, describe, parse_json_body, validate_request
+from conformance.server.validation import (
+    Conversation,
+    Message,
+    describe,
+    parse_json_body,
+    validate_request,
+)
 from conformance.suite.model import Contract
 
 ENDPOINT = "messages"
@@ -55,6 +61,7 @@ def sign_thinking(thinking: str) -> str:
 
 
 def _image(block: Mapping[str, Any], where: str) -> None:
+    # Checked for shape only: the toy model reads no pixels.
     source = block.get("source")
     here = f"{where}.source"
     if not isinstance(source, Mapping):
@@ -71,22 +78,20 @@ def _image(block: Mapping[str, Any], where: str) -> None:
     else:
         raise RequestRejected(400, f"{here}.type: {describe(kind)} is not one of base64, url, file",
                               f"{here}.type", "invalid_value")
-    return None  # the toy model reads no pixels
 
 
 def _thinking(block: Mapping[str, Any], where: str) -> None:
-    # The real API refuses a replayed thinking block whose text or signature was altered.
+    # The real API refuses a replayed thinking block whose text or signature was altered. The text itself
+    # adds nothing to the prompt: the model does not re-read its thoughts.
     thinking = require_string(block, "thinking", where)
     signature = require_string(block, "signature", where)
     if not hmac.compare_digest(signature, sign_thinking(thinking)):
         raise RequestRejected(400, f"{where}.signature: invalid signature for this thinking block "
                                    f"(replay thinking blocks unmodified)", f"{where}.signature", "invalid_value")
-    return None  # the model does not re-read its thoughts
 
 
 def _redacted_thinking(block: Mapping[str, Any], where: str) -> None:
     require_string(block, "data", where)
-    return None
 
 
 _BLOCKS: dict[str, dict[str, PartReader]] = {
@@ -144,19 +149,23 @@ class MessageAnswer:
 
     @property
     def stop_reason(self) -> str | None:
-        return None if "messages_null_stop_reason" in self.answer.faults else \
-            STOP_REASONS[self.answer.generation.finish_reason]
+        if "messages_null_stop_reason" in self.answer.faults:
+            return None
+        return STOP_REASONS[self.answer.generation.finish_reason]
 
     @property
     def stop_sequence(self) -> str | None:
         return self.answer.generation.stop_sequence
 
-    def usage(self) -> dict[str, Any]:
-        return {
-            "input_tokens": self.answer.input_tokens, "output_tokens": self.answer.output_tokens,
+    def usage(self, *, finished: bool = True) -> dict[str, Any]:
+        """Token counts; unfinished (``message_start``), nothing has been generated yet."""
+        usage: dict[str, Any] = {
+            "input_tokens": self.answer.input_tokens, "output_tokens": self.answer.output_tokens if finished else 0,
             "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-            "output_tokens_details": {"thinking_tokens": self.answer.generation.reasoning_tokens},
         }
+        if finished:
+            usage["output_tokens_details"] = {"thinking_tokens": self.answer.generation.reasoning_tokens}
+        return usage
 
     def message(self, *, finished: bool) -> dict[str, Any]:
         """The ``message`` object (WIRE.md C.6); unfinished, it is what ``message_start`` carries."""
@@ -167,13 +176,11 @@ class MessageAnswer:
                 thinking = a.generation.reasoning_text
                 content.append({"type": "thinking", "thinking": thinking, "signature": sign_thinking(thinking)})
             content.append({"type": "text", "text": a.generation.text})
-        usage = self.usage() if finished else {"input_tokens": a.input_tokens, "output_tokens": 0,
-                                               "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
         return {
             "id": a.id, "type": "message", "role": "assistant", "model": a.model, "content": content,
             "stop_reason": self.stop_reason if finished else None,
             "stop_sequence": self.stop_sequence if finished else None,
-            "usage": usage,
+            "usage": self.usage(finished=finished),
         }
 
 
@@ -183,24 +190,25 @@ def stream_events(m: MessageAnswer) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = [{"type": "message_start", "message": m.message(finished=False)},
                                     {"type": "ping"}]
 
-    def block(skeleton: dict[str, Any], deltas: list[dict[str, Any]], *, started: bool = True) -> None:
-        index = sum(1 for e in events if e["type"] == "content_block_start")
+    def block(index: int, skeleton: dict[str, Any], deltas: list[dict[str, Any]], *, started: bool = True) -> None:
         if started:
             events.append({"type": "content_block_start", "index": index, "content_block": skeleton})
         events.extend({"type": "content_block_delta", "index": index, "delta": d} for d in deltas)
         events.append({"type": "content_block_stop", "index": index})
 
     if m.thinking:
-        thinking = generation.reasoning_text
-        block({"type": "thinking", "thinking": "", "signature": ""},
+        # The signature comes last, in one piece, right before the block stops.
+        block(0, {"type": "thinking", "thinking": "", "signature": ""},
               [{"type": "thinking_delta", "thinking": t.text} for t in generation.reasoning]
-              + [{"type": "signature_delta", "signature": sign_thinking(thinking)}])
-    block({"type": "text", "text": ""}, [{"type": "text_delta", "text": t.text} for t in generation.answer],
+              + [{"type": "signature_delta", "signature": sign_thinking(generation.reasoning_text)}])
+    block(1 if m.thinking else 0, {"type": "text", "text": ""},
+          [{"type": "text_delta", "text": t.text} for t in generation.answer],
           started="messages_delta_unstarted_block" not in m.answer.faults)
+    usage = m.usage()
+    # Counts on message_delta are cumulative totals: the final output count, not an increment.
     events.append({"type": "message_delta",
                    "delta": {"stop_reason": m.stop_reason, "stop_sequence": m.stop_sequence},
-                   "usage": {"output_tokens": m.answer.output_tokens,
-                             "output_tokens_details": {"thinking_tokens": generation.reasoning_tokens}}})
+                   "usage": {key: usage[key] for key in ("output_tokens", "output_tokens_details")}})
     if "messages_no_message_stop" not in m.answer.faults:
         events.append({"type": "message_stop"})
     return events

@@ -30,7 +30,13 @@ from conformance.server.completion import (
 from conformance.server.errors import RequestRejected
 from conformance.server.faults import Faults
 from conformance.server.state import ServerState, new_id
-from conformance.server.validation import Conversation, Message, describe, parse_json_body, validate_request
+from conformance.server.validation import (
+    Conversation,
+    Message,
+    describe,
+    parse_json_body,
+    validate_request,
+)
 
 ENDPOINT = "responses"
 ROLES = ("user", "assistant", "system", "developer")
@@ -42,7 +48,7 @@ TERMINAL = {"completed": "response.completed", "incomplete": "response.incomplet
 
 
 def _input_image(part: Mapping[str, Any], where: str) -> None:
-    # Either a URL (https or data:) or an uploaded file id.
+    # Either a URL (https or data:) or an uploaded file id; checked for shape only: the toy model reads no pixels.
     if not any(isinstance(part.get(key), str) for key in ("image_url", "file_id")):
         raise RequestRejected(400, f"{where}: an input_image needs a string image_url or file_id",
                               f"{where}.image_url", "missing_required_parameter")
@@ -50,7 +56,6 @@ def _input_image(part: Mapping[str, Any], where: str) -> None:
     if detail is not None and detail not in IMAGE_DETAILS:
         raise RequestRejected(400, f"{where}.detail: {describe(detail)} is not one of {', '.join(IMAGE_DETAILS)}",
                               f"{where}.detail", "invalid_value")
-    return None
 
 
 _INPUT_PARTS: dict[str, PartReader] = {
@@ -104,8 +109,6 @@ def read_conversation(body: Mapping[str, Any]) -> Conversation:
     else:
         raise RequestRejected(400, f"input: expected a string or a non-empty array of input items, "
                                    f"got {describe(raw)}", "input", "invalid_type")
-    if not any(m.role != "system" for m in messages):
-        raise RequestRejected(400, "input: contains no message for the model to answer", "input", "invalid_value")
     return Conversation(tuple(messages), read_stream_flag(body))
 
 
@@ -228,9 +231,8 @@ def stream_events(r: ResponseAnswer) -> list[dict[str, Any]]:
         events[part_added], events[part_added + 1] = events[part_added + 1], events[part_added]
     if "responses_no_terminal" in faults:
         events.pop()
-    skip_after = 2 if "responses_bad_sequence" in faults else None  # the number after the first item's added
-    return [{"type": event["type"],
-             "sequence_number": k + (1 if skip_after is not None and k > skip_after else 0),
+    skipped = 3 if "responses_bad_sequence" in faults else len(events)  # a gap right after the first item opens
+    return [{"type": event["type"], "sequence_number": k if k < skipped else k + 1,
              **{key: value for key, value in event.items() if key != "type"}}
             for k, event in enumerate(events)]
 

@@ -51,9 +51,17 @@ from conformance.server.errors import RequestRejected
 from conformance.server.generator import WORDS
 
 __all__ = [
-    "ANNOTATION_KEYWORDS", "SUPPORTED_KEYWORDS", "OutputFormat", "SchemaError", "TEXT",
-    "check_schema", "generate_json", "generate_value", "parse_response_format_chat",
-    "parse_text_format_responses", "unsupported_keywords",
+    "ANNOTATION_KEYWORDS",
+    "SUPPORTED_KEYWORDS",
+    "TEXT",
+    "OutputFormat",
+    "SchemaError",
+    "check_schema",
+    "generate_json",
+    "generate_value",
+    "parse_response_format_chat",
+    "parse_text_format_responses",
+    "unsupported_keywords",
 ]
 
 TYPES = ("object", "array", "string", "number", "integer", "boolean", "null")
@@ -361,10 +369,18 @@ def _number_bounds(node: Mapping[str, Any]) -> tuple[float, bool, float, bool]:
     if lo is None and hi is None:
         return 0, False, _SPAN, False
     if lo is None:
-        return hi - _SPAN, False, hi, hi_open  # type: ignore[operator]
+        return _away(hi, -_SPAN), False, hi, hi_open  # type: ignore[arg-type]
     if hi is None:
-        return lo, lo_open, lo + _SPAN, False
+        return lo, lo_open, _away(lo, _SPAN), False
     return lo, lo_open, hi, hi_open
+
+
+def _away(bound: float, step: float) -> float:
+    """`bound` + `step`, or the next float that way when `step` vanishes in rounding (|bound| ~ 1e308)."""
+    moved = bound + step
+    if moved == bound or not math.isfinite(moved):
+        return math.nextafter(bound, math.copysign(math.inf, step))
+    return moved
 
 
 class _Generator:
@@ -480,13 +496,13 @@ class _Generator:
             return (x > lo if lo_open else x >= lo) and (x < hi if hi_open else x <= hi)
 
         span = hi - lo
+        candidates = [lo / 2 + hi / 2, lo, hi]  # halves first: lo + hi may overflow
         if math.isfinite(span):
-            candidate = round(lo + span * self.rng.random(), 2)
+            candidates.insert(0, round(lo + span * self.rng.random(), 2))
+        for candidate in candidates:
+            # Rounding can land on an exclusive bound, or off a range only one float wide.
             if fits(candidate):
                 return candidate
-        middle = lo / 2 + hi / 2  # halves first: lo + hi may overflow
-        if fits(middle):
-            return middle
         raise SchemaError("no number lies within the bounds", keyword="minimum")
 
 

@@ -94,7 +94,8 @@ def load_protocol(path: Path) -> Protocol:
         named_events=d["stream"]["named_events"],
         error_status={k: v for k, v in d["errors"].items() if k != "body"}, error_body=d["errors"]["body"],
         fields=dict(d["fields"]), finish_reasons=tuple(d["finish_reasons"]),
-        id_prefixes=dict(d.get("id_prefixes", {})), source=str(path),
+        id_prefixes=dict(d.get("id_prefixes", {})), required_parameters=tuple(d.get("required_parameters", ())),
+        source=str(path),
     )
 
 

@@ -26,6 +26,7 @@ class Protocol:
     fields: dict[str, str]
     finish_reasons: tuple[str, ...]
     id_prefixes: dict[str, str]
+    required_parameters: tuple[str, ...] = ()
     source: str = ""
 
 

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 import httpx
 
+from conformance.billing import Meter
 from conformance.errors import TransportError
 from conformance.secrets import Secret
 from conformance.suite.model import Protocol
@@ -58,6 +59,15 @@ class TimedEvent:
     event: SSEEvent
 
 
+@dataclass(frozen=True)
+class Sample:
+    endpoint: str
+    stream: bool
+    status: int | None
+    failed: bool
+    timings: Timings
+
+
 @dataclass
 class Exchange:
     """One request and whatever came back."""
@@ -80,6 +90,11 @@ class Exchange:
     def content_type(self) -> str:
         return self.headers.get("content-type", "").split(";")[0].strip().lower()
 
+    @property
+    def billed(self) -> bool:
+        """A successful message, as the contract bills it: a complete 2xx answer."""
+        return self.error is None and self.status is not None and 200 <= self.status < 300
+
     def json(self) -> Any:
         """The decoded body; raises ValueError with a short reason when it is not JSON."""
         return json.loads(self.body.decode("utf-8"))
@@ -101,10 +116,13 @@ def endpoint_url(base_url: str, path: str) -> str:
 
 class Client:
     def __init__(self, base_url: str, api_key: Secret | None, *, transport: httpx.AsyncBaseTransport | None = None,
-                 timeouts: Timeouts = Timeouts()):
+                 timeouts: Timeouts = Timeouts(), meter: Meter | None = None):
         self.base_url = base_url
         self.api_key = api_key
         self.timeouts = timeouts
+        self.meter = meter
+        # Every request's timings, for run-level figures such as latency percentiles.
+        self.samples: list[Sample] = []
         if transport is None:
             # Without TCP_NODELAY a reused connection sends the body ~40 ms after the headers
             # (Nagle against delayed ACK): every timing would carry that stall.
@@ -144,6 +162,19 @@ class Client:
         `is_content` tells which stream events carry answer content, for the first-content instant.
         """
         key = self.api_key if api_key is _DEFAULT else api_key
+        if self.meter is not None:
+            self.meter.reserve()
+        ex: Exchange | None = None
+        try:
+            ex = await self._send(protocol, body, stream, key, is_content)
+        finally:
+            if self.meter is not None:
+                self.meter.settle(billed=ex is not None and ex.billed)
+        self.samples.append(Sample(protocol.name, stream, ex.status, ex.error is not None, ex.timings))
+        return ex
+
+    async def _send(self, protocol: Protocol, body: Any, stream: bool, key: Secret | None,
+                    is_content: Callable[[SSEEvent], bool] | None) -> Exchange:
         url = endpoint_url(self.base_url, protocol.path)
         payload = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
         ex = Exchange(endpoint=protocol.name, url=url, request_body=body, stream=stream)

@@ -7,6 +7,8 @@ fail, and is a defect.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from conformance.checks import REGISTRY
@@ -24,7 +26,7 @@ KILLS: dict[str, set[str]] = {
     "bad_usage_total": {"response_shape", "usage_consistent"},
     # A client that trusts the content type cannot read the stream at all.
     "stream_wrong_content_type": {"stream_framing", "stream_matches_nonstream", "usage_consistent",
-                                  "logprobs_consistent"},
+                                  "logprobs_consistent", "latency_slo"},
     "stream_no_role": {"stream_framing"},
     "stream_finish_every_chunk": {"stream_framing"},
     "stream_no_done": {"stream_framing"},
@@ -83,10 +85,26 @@ def test_fault_kills_exactly_its_checks(contract: Contract, fault: str) -> None:
     assert KILLS[fault] <= failed <= KILLS[fault] | MAY_ALSO_FAIL.get(fault, set()), details
 
 
+# Killed in their own tests below, with a contract tuned so the fault stays cheap.
+SEPARATE_KILLS = {"latency_slo": ["slow_first_token:250"]}
+
+
 def test_every_check_is_killed_by_some_fault(capsys: pytest.CaptureFixture[str]) -> None:
-    killers = {name: sorted(f for f, checks in KILLS.items() if name in checks) for name in REGISTRY}
+    killers = {name: sorted(f for f, checks in KILLS.items() if name in checks) + SEPARATE_KILLS.get(name, [])
+               for name in REGISTRY}
     with capsys.disabled():
         print("\nkill matrix (check: faults that make it fail)")
         for name, faults in killers.items():
             print(f"  {name:28} {len(faults):2}  {', '.join(faults)}")
     assert [name for name, faults in killers.items() if not faults] == []
+
+
+def test_latency_slo_is_killed_by_a_slow_server(contract: Contract) -> None:
+    # A tight SLO and a modest stall keep this fast; the full-catalogue rows above would
+    # multiply the stall by every request of the run.
+    tight = dataclasses.replace(contract, expectations={
+        **contract.expectations, "latency": {"min_samples": 3, "ttft_ms": {"p50": 150}, "e2e_ms": {"p95": 150}}})
+    assert all(r.status is Status.PASSED for r in run_checks(tight, "latency and chat_completions"))
+    results = run_checks(tight, "latency and chat_completions", faults=["slow_first_token:250"])
+    assert [r.status for r in results] == [Status.FAILED]
+    assert "ttft_ms p50" in results[0].message and "SLO 150 ms" in results[0].message

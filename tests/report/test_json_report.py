@@ -38,7 +38,7 @@ def test_run_fields(info, results):
     run = strict_loads(render_json(info, results))["run"]
     assert list(run) == [
         "started_at", "contract", "model", "target", "base_url", "suite_file",
-        "selection", "finished_at", "interrupted", "aborted", "assumptions",
+        "selection", "finished_at", "interrupted", "aborted", "assumptions", "cost",
     ]
     assert run["contract"] == "openai-chat"
     assert run["interrupted"] is True

@@ -285,6 +285,9 @@ def test_messages_openai_errors(app):
                                     "param": "temperature", "code": "decimal_above_max_value"}}
     assert WIRE.error_problems(bad, status=400, param="temperature") == ["body: 'type' is a required property"]
     assert create(bad_app, seed=1).status == 200  # successes are untouched
+    locked = create_app(CONTRACT, api_key="k", faults=Faults.parse(["messages_openai_errors"]))
+    r = raw(locked, "POST", "/v1/messages", {}, body())
+    assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key" and "type" not in r.json()
     # Other endpoints keep their own shape (already OpenAI's); the fault is about /v1/messages.
     responses = Responses(CONTRACT.endpoints["responses"], CONTRACT)
     ex = send(bad_app, "responses", {"model": CONTRACT.model, "input": "x", "temperature": 3})
