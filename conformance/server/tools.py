@@ -285,7 +285,15 @@ _WORD = re.compile(r"[a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _MIN_KEYWORD = 4
 # Words of four letters or more that say nothing about what a tool is for.
-_STOPWORDS = frozenset(["about", "above", "after", "again", "against", "also", "among", "another", "because", "been", "before", "being", "below", "between", "both", "call", "called", "calls", "could", "does", "doing", "down", "during", "each", "either", "else", "every", "from", "function", "further", "given", "have", "having", "here", "into", "itself", "just", "like", "make", "many", "more", "most", "much", "must", "only", "other", "over", "same", "should", "some", "such", "than", "that", "their", "them", "then", "there", "these", "they", "this", "those", "through", "tool", "tools", "under", "until", "upon", "used", "uses", "using", "very", "want", "what", "when", "where", "which", "while", "will", "with", "within", "without", "would", "your"])
+_STOPWORDS = frozenset((
+    "about", "above", "after", "again", "against", "also", "among", "another", "because", "been", "before",
+    "being", "below", "between", "both", "call", "called", "calls", "could", "does", "doing", "down", "during",
+    "each", "either", "else", "every", "from", "function", "further", "given", "have", "having", "here",
+    "into", "itself", "just", "like", "make", "many", "more", "most", "much", "must", "only", "other", "over",
+    "same", "should", "some", "such", "than", "that", "their", "them", "then", "there", "these", "they",
+    "this", "those", "through", "tool", "tools", "under", "until", "upon", "used", "uses", "using", "very",
+    "want", "what", "when", "where", "which", "while", "will", "with", "within", "without", "would", "your",
+))
 
 
 def tool_keywords(tool: FunctionTool) -> frozenset[str]:

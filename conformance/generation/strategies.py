@@ -1,0 +1,249 @@
+"""Hypothesis strategies derived from the typed contract, and the profiles they run under.
+
+Where `conformance.generation.ranges` picks a few deterministic edges per parameter, these
+strategies explore the whole space the contract describes:
+
+- `valid_params(contract, endpoint)`: dicts (canonical names) of values inside every range,
+  enum and type the endpoint offers, with each parameter's `requires` satisfied. `max_tokens`
+  never exceeds the contract's `probe_max_tokens`: on the live endpoint every answer is billed.
+- `invalid_value(param)` / `invalid_param(contract, endpoint)`: values the contract forbids —
+  out of range on either side (floats and huge integers), the wrong JSON type, outside the
+  enum, a list too long. Never JSON null: servers (the reference one included) read null as
+  "omitted", which is valid.
+- `chat_prompts()`: short printable prompts.
+
+Profiles, registered with hypothesis under these names (`--hypothesis-profile` on `conformance run`):
+
+- ``ci``: derandomized (the same requests on every run), 25 examples per case, shrinking.
+- ``live``: derandomized, 5 examples per case and no shrinking, since each request to the
+  provider may be billed.
+- ``thorough``: 200 random examples per case; failures are remembered in the example database
+  under ``.hypothesis/conformance`` and tried first on the next run.
+
+A derandomized profile cannot have an example database (hypothesis forbids it: the same
+examples come back anyway); the saved failure files of `conformance.replay` are the record
+that survives a run on every profile.
+"""
+from __future__ import annotations
+
+import math
+import string
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+from conformance.errors import SetupError
+from conformance.generation.ranges import EXAMPLE_TOOL
+from conformance.suite.model import Contract, Parameter
+
+__all__ = [
+    "DEFAULT_PROFILE", "EXAMPLE_DATABASE_DIR", "PROFILES", "active_profile", "active_settings",
+    "chat_prompts", "example_tools", "invalid_param", "invalid_value", "request_budget",
+    "use_profile", "valid_params", "valid_value",
+]
+
+EXAMPLE_DATABASE_DIR = ".hypothesis/conformance"
+DEFAULT_PROFILE = "ci"
+
+# The explain phase re-runs a failing example with parts varied, to annotate the report: each
+# run is one more request, and the report here is the saved failing request itself.
+_SEARCH_PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink)
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "ci": dict(derandomize=True, max_examples=25, deadline=None, database=None, phases=_SEARCH_PHASES),
+    "live": dict(derandomize=True, max_examples=5, deadline=None, database=None,
+                 phases=(Phase.explicit, Phase.generate)),
+    "thorough": dict(max_examples=200, deadline=None, phases=_SEARCH_PHASES,
+                     database=DirectoryBasedExampleDatabase(EXAMPLE_DATABASE_DIR)),
+}
+for _name, _options in PROFILES.items():
+    settings.register_profile(_name, suppress_health_check=list(HealthCheck), print_blob=False, **_options)
+
+# Requests one search may spend on shrinking, on top of `max_examples`: shrinking a float can
+# take hundreds of steps, and every step against a real server is a request.
+SHRINK_REQUESTS: dict[str, int] = {"ci": 100, "live": 0, "thorough": 300}
+_DEFAULT_SHRINK_REQUESTS = 100
+
+_active = DEFAULT_PROFILE
+
+
+def use_profile(name: str) -> settings:
+    """Make `name` the profile the property checks draw under; SetupError if unknown.
+
+    Only the checks follow it: hypothesis's global default (used by ordinary @given tests,
+    such as this harness's own) is left alone.
+    """
+    global _active
+    try:
+        chosen = settings.get_profile(name)
+    except Exception:  # hypothesis raises InvalidArgument; say it the harness's way
+        raise SetupError(f"unknown hypothesis profile {name!r}; known: {', '.join(PROFILES)}") from None
+    _active = name
+    return chosen
+
+
+def active_profile() -> str:
+    return _active
+
+
+def active_settings() -> settings:
+    return settings.get_profile(_active)
+
+
+def request_budget(profile: str | None = None) -> int:
+    """The most requests one property search sends under `profile` (default: the active one)."""
+    name = profile or _active
+    conf = settings.get_profile(name)
+    shrink = SHRINK_REQUESTS.get(name, _DEFAULT_SHRINK_REQUESTS) if Phase.shrink in conf.phases else 0
+    return conf.max_examples + shrink
+
+
+# ----------------------------------------------------------------------------- building blocks
+
+_WORD_CHARS = string.ascii_letters + string.digits
+_PRINTABLE = _WORD_CHARS + " .,;:!?-'"
+# Keeps huge integers huge without hypothesis drifting into thousand-digit numbers no JSON
+# parser in front of a model is worth testing with.
+_HUGE = 2**100
+
+
+def _words(max_size: int = 8) -> st.SearchStrategy[str]:
+    return st.text(alphabet=_WORD_CHARS, min_size=1, max_size=max_size)
+
+
+def _short_text(max_size: int = 12) -> st.SearchStrategy[str]:
+    return st.text(alphabet=_PRINTABLE, max_size=max_size)
+
+
+def chat_prompts() -> st.SearchStrategy[str]:
+    """Short printable prompts of one to six words."""
+    return st.lists(_words(), min_size=1, max_size=6).map(" ".join)
+
+
+def example_tools(endpoint: str) -> list[dict[str, Any]]:
+    """One small valid function tool, spelled as `endpoint`'s protocol spells tools."""
+    function = EXAMPLE_TOOL["function"]
+    if endpoint == "responses":
+        return [{"type": "function", **function}]
+    if endpoint == "messages":
+        return [{"name": function["name"], "description": function["description"],
+                 "input_schema": function["parameters"]}]
+    return [EXAMPLE_TOOL]
+
+
+def _finite_floats(**bounds: Any) -> st.SearchStrategy[float]:
+    return st.floats(allow_nan=False, allow_infinity=False, **bounds)
+
+
+# ----------------------------------------------------------------------------- valid values
+
+def valid_value(param: Parameter, contract: Contract, endpoint: str) -> st.SearchStrategy[Any]:
+    """Values of one parameter that the contract accepts."""
+    lo, hi = param.minimum, param.maximum
+    if param.type == "number":
+        floats = _finite_floats(min_value=lo, max_value=hi)
+        # JSON has one number type: an integral value written as 1 is as valid as 1.0.
+        ints = st.integers(min_value=None if lo is None else math.ceil(lo),
+                           max_value=None if hi is None else math.floor(hi))
+        return st.one_of(floats, ints)
+    if param.type == "integer":
+        if param.name == "max_tokens":
+            hi = contract.probe_max_tokens if hi is None else min(hi, contract.probe_max_tokens)
+        return st.integers(min_value=None if lo is None else math.ceil(lo),
+                           max_value=None if hi is None else math.floor(hi))
+    if param.type == "boolean":
+        return st.booleans()
+    if param.type == "enum":
+        return st.sampled_from(param.values)
+    if param.type == "string_or_list":
+        return st.one_of(_words(), st.lists(_words(), min_size=1, max_size=param.max_items or 4))
+    if param.type == "string":
+        return _words(16)
+    if param.type == "array":
+        return st.just(example_tools(endpoint) if param.name == "tools" else [])
+    raise ValueError(f"parameter {param.name}: no strategy for type {param.type!r}")
+
+
+def _satisfy_requires(params: dict[str, Any], contract: Contract, endpoint: str) -> dict[str, Any]:
+    out = dict(params)
+    for name in params:
+        for other, expected in contract.parameters[name].requires.items():
+            # A condition on a parameter the endpoint does not offer cannot be stated there
+            # (top_logprobs on /v1/responses has no logprobs switch): servers do not ask for it.
+            if contract.parameters[other].binding(endpoint).supported:
+                out[other] = expected
+    return out
+
+
+def valid_params(contract: Contract, endpoint: str) -> st.SearchStrategy[dict[str, Any]]:
+    """Any subset of the endpoint's parameters, each with a valid value, `requires` satisfied."""
+    optional = {p.name: valid_value(p, contract, endpoint) for p in contract.supported_parameters(endpoint)}
+    return st.fixed_dictionaries({}, optional=optional).map(
+        lambda params: _satisfy_requires(params, contract, endpoint))
+
+
+# ----------------------------------------------------------------------------- invalid values
+
+def _scalars() -> st.SearchStrategy[Any]:
+    return st.one_of(st.booleans(), st.integers(-1000, 1000), _short_text(6))
+
+
+def _objects() -> st.SearchStrategy[dict[str, Any]]:
+    return st.dictionaries(_words(6), _scalars(), max_size=2)
+
+
+def _out_of_range(param: Parameter) -> list[st.SearchStrategy[Any]]:
+    lo, hi = param.minimum, param.maximum
+    out: list[st.SearchStrategy[Any]] = []
+    # The filters drop -0.0 below a minimum of 0: hypothesis orders it below 0.0, JSON and
+    # every server compare it equal to 0.
+    if hi is not None:
+        out.append(_finite_floats(min_value=hi, exclude_min=True).filter(lambda x: x > hi))
+        out.append(st.integers(min_value=math.floor(hi) + 1, max_value=max(math.floor(hi) + 1, _HUGE)))
+    if lo is not None:
+        out.append(_finite_floats(max_value=lo, exclude_max=True).filter(lambda x: x < lo))
+        out.append(st.integers(min_value=min(math.ceil(lo) - 1, -_HUGE), max_value=math.ceil(lo) - 1))
+    return out
+
+
+def _wrong_types(param: Parameter) -> list[st.SearchStrategy[Any]]:
+    kind = param.type
+    out: list[st.SearchStrategy[Any]] = []
+    if kind not in ("string", "string_or_list", "enum"):
+        out.append(_short_text())
+    elif kind == "enum":
+        out.append(_short_text().filter(lambda s: s not in param.values))
+    if kind not in ("number", "integer"):
+        out.append(st.one_of(st.integers(-_HUGE, _HUGE), _finite_floats()))
+    if kind != "boolean":
+        out.append(st.booleans())
+    if kind not in ("array", "string_or_list"):
+        out.append(st.lists(_scalars(), max_size=3))
+    if kind == "string_or_list":
+        # A list is allowed, but only of strings.
+        out.append(st.lists(st.one_of(st.integers(), st.booleans()), min_size=1, max_size=param.max_items or 4))
+    if kind == "integer":
+        lo = param.minimum if param.minimum is not None else -1e6
+        hi = param.maximum if param.maximum is not None else 1e6
+        # Only fractions: some servers read 3.0 as the integer 3, and that is no finding.
+        out.append(_finite_floats(min_value=lo, max_value=hi).filter(lambda x: not x.is_integer()))
+    out.append(_objects())
+    return out
+
+
+def invalid_value(param: Parameter) -> st.SearchStrategy[Any]:
+    """Values the contract forbids for `param`; out-of-range ones first, so failures shrink to them."""
+    branches: list[st.SearchStrategy[Any]] = []
+    if param.type in ("number", "integer"):
+        branches += _out_of_range(param)
+    if param.type == "string_or_list" and param.max_items is not None:
+        branches.append(st.lists(_words(), min_size=param.max_items + 1, max_size=param.max_items + 3))
+    branches += _wrong_types(param)
+    return st.one_of(branches)
+
+
+def invalid_param(contract: Contract, endpoint: str) -> st.SearchStrategy[tuple[str, Any]]:
+    """(canonical parameter name, forbidden value) pairs over every parameter the endpoint offers."""
+    return st.one_of([st.tuples(st.just(p.name), invalid_value(p)) for p in contract.supported_parameters(endpoint)])

@@ -1,0 +1,292 @@
+"""pytest plugin: a contract file is a test file, each check × endpoint × case one test.
+
+Registered through the ``pytest11`` entry point, so after ``pip install -e .``::
+
+    pytest suites/                                  # every contract in suites/, reference server
+    pytest suites/gemma-4-e4b.yaml -k "ranges and temperature"
+    pytest suites/ -m "thinking and chat_completions" --target live
+    pytest suites/ --reference-fault accept_out_of_range:temperature
+
+Only YAML files whose top-level ``kind`` is ``contract`` are collected; protocol and target
+files are layers of a contract, not tests, and are passed over silently. Test ids are the
+runner's result ids (``check[endpoint-case]``), so ``-k`` selects what ``conformance run -k``
+selects; each test carries its check's category and its endpoint as markers.
+
+The target is opened once per session and contract (``--target``, ``--base-url``,
+``--api-key-env``, ``--model``, ``--reference-fault`` as in ``conformance run``), after
+collection and deselection and never under ``--collect-only``, so listing tests costs no
+request. Its preflight runs once: a dead target, a bad suite or a missing key is one usage
+error (exit code 4), not one traceback per test. Each test runs its check case through the
+runner's own `_run_one`, on one event loop for the session.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import re
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, cast
+
+import pytest
+
+from conformance.errors import ConformanceError
+from conformance.secrets import redact
+
+# A top-level `kind: contract` line; reading the line instead of parsing the YAML keeps
+# collection cheap for every other YAML file pytest walks past.
+_CONTRACT_KIND = re.compile(r"""^kind:[ \t]*(["']?)contract\1[ \t]*(?:#.*)?$""", re.MULTILINE)
+_STATUS_PROPERTY = "conformance_status"
+
+
+class CheckError(Exception):
+    """The check reached no verdict (transport failure, harness bug): pytest reports an error."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "conformance: contract files (kind: contract) as tests")
+    group.addoption("--target", default="reference", metavar="NAME",
+                    help="reference (built-in server, default), live (the provider), or a target name/file")
+    group.addoption("--base-url", metavar="URL", help="any compatible server, e.g. http://127.0.0.1:8080/v1")
+    group.addoption("--api-key-env", metavar="VAR", help="environment variable holding the API key")
+    group.addoption("--model", help="model id to request (default: the contract's)")
+    group.addoption("--reference-fault", action="append", default=[], metavar="NAME",
+                    help="break the built-in reference server on purpose (repeatable; see "
+                         "`conformance serve --list-faults`)")
+
+
+_TARGETS = pytest.StashKey["_Targets"]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from conformance.checks import REGISTRY
+    from conformance.protocols import IMPLEMENTATIONS
+
+    for category in sorted({spec.category for spec in REGISTRY.values()}):
+        _register_marker(config, category, f"conformance checks of the {category} category")
+    for endpoint in IMPLEMENTATIONS:
+        _register_marker(config, endpoint, f"conformance checks on the {endpoint} endpoint")
+    config.stash[_TARGETS] = _Targets(config)
+
+
+def _register_marker(config: pytest.Config, name: str, doc: str) -> None:
+    known = {line.split(":", 1)[0].split("(", 1)[0].strip() for line in config.getini("markers")}
+    if name not in known:
+        config.addinivalue_line("markers", f"{name}: {doc}")
+
+
+def _is_contract(path: Path) -> bool:
+    try:
+        return _CONTRACT_KIND.search(path.read_text(encoding="utf-8")) is not None
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ContractFile | None:
+    if file_path.suffix in (".yaml", ".yml") and _is_contract(file_path):
+        return cast(ContractFile, ContractFile.from_parent(parent, path=file_path))
+    return None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.option.collectonly:
+        return
+    files = dict.fromkeys(item.parent for item in session.items if isinstance(item, ContractItem))
+    targets = session.config.stash[_TARGETS]
+    for file in files:
+        targets.open(cast(ContractFile, file))
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    # A check that reached no verdict is an error, as in the runner's counts, not a failure.
+    if report.when == "call" and report.failed and (_STATUS_PROPERTY, "error") in report.user_properties:
+        return "error", "E", "ERROR"
+    return None
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    session.config.stash[_TARGETS].close()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # A second close is a no-op; this one covers a session that ended before sessionfinish.
+    if _TARGETS in config.stash:
+        config.stash[_TARGETS].close()
+
+
+class ContractFile(pytest.File):
+    """One contract file: its items are the runner's plan, with every case selected."""
+
+    contract: Any = None
+
+    def collect(self) -> Iterator[pytest.Item]:
+        from conformance.runner import plan
+        from conformance.selection import compile_selection
+        from conformance.suite.loader import load_contract
+        from conformance.transport.client import Client
+        from conformance.verdicts import Result, Status
+
+        try:
+            self.contract = load_contract(self.path)
+        except ConformanceError as exc:
+            raise self.CollectError(redact(str(exc))) from None
+        for endpoint in self.contract.endpoints:
+            _register_marker(self.config, endpoint, f"conformance checks on the {endpoint} endpoint")
+        # Case factories read only the contract and the wire protocol, so the plan is drawn up
+        # without a client: the session's client is bound when an item runs.
+        no_client = cast(Client, None)
+        for p, cases in plan(self.contract, no_client, compile_selection(None)):
+            for case in cases:
+                name = Result(check=p.spec.name, endpoint=p.endpoint, case=getattr(case, "id", "") or "",
+                              status=Status.PASSED).id
+                yield ContractItem.from_parent(self, name=name, plan=p, case=case)
+
+
+class ContractItem(pytest.Item):
+    """One check case on one endpoint; its verdict is the runner's, mapped to pytest's."""
+
+    def __init__(self, *, plan: Any, case: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan = plan
+        self.case = case
+        self.result: Any = None  # the runner's `Result`, once run
+        self.add_marker(plan.spec.category)
+        self.add_marker(plan.endpoint)
+
+    @property
+    def rule(self) -> str:
+        return str(self.plan.spec.rule)
+
+    def runtest(self) -> None:
+        from conformance.verdicts import Status
+
+        try:
+            result = self.config.stash[_TARGETS].run(self)
+        except ConformanceError as exc:
+            # The runner stops the whole run here (unreachable target, budget spent): so do we.
+            message = redact(str(exc))
+            self.session.shouldstop = f"conformance: {message}"
+            self.user_properties.append((_STATUS_PROPERTY, "error"))
+            raise CheckError(message) from None
+        self.result = result
+        self.user_properties.append((_STATUS_PROPERTY, result.status.value))
+        if result.request is not None or result.response is not None:
+            self.add_report_section("call", "exchange", _exchange_text(result))
+        if result.status is Status.PASSED:
+            return
+        if result.status is Status.SKIPPED:
+            pytest.skip(result.message)
+        if result.status is Status.XFAILED:
+            pytest.xfail(result.message)
+        if result.status is Status.ERROR:
+            raise CheckError(result.message)
+        if result.status is Status.XPASSED:
+            pytest.fail(f"expected to diverge, but passed: {result.message}", pytrace=False)
+        pytest.fail(result.message, pytrace=False)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str | Any:
+        if isinstance(excinfo.value, (pytest.fail.Exception, CheckError)):
+            message = excinfo.value.msg if isinstance(excinfo.value, pytest.fail.Exception) else str(excinfo.value)
+            return f"rule: {self.rule}\n{message}"
+        return super().repr_failure(excinfo, style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, self.name
+
+
+def _exchange_text(result: Any) -> str:
+    parts = []
+    for label, value in (("request", result.request), ("response", result.response),
+                         ("timings", result.timings or None)):
+        if value is not None:
+            shown = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
+            parts.append(f"{label}: {shown}")
+    return "\n".join(parts)
+
+
+@dataclass
+class _Opened:
+    contract: Any  # the contract with the model the target answers as
+    wires: dict[str, Any]
+    client: Any
+
+
+class _Targets:
+    """The session's targets, one per contract file, all on one event loop.
+
+    The loop is a single `asyncio.Runner` because pytest-asyncio is not a dependency and the
+    shared `Client` (an httpx pool) must stay on the loop it was first used on.
+    """
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self._stack = ExitStack()
+        self._runner: asyncio.Runner | None = None
+        self._opened: dict[Path, _Opened] = {}
+
+    def _loop(self) -> asyncio.Runner:
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+            self._stack.callback(self._runner.close)
+        return self._runner
+
+    def open(self, file: ContractFile) -> _Opened:
+        """Start (or resolve) the target for this contract and preflight it; once per session."""
+        if file.path in self._opened:
+            return self._opened[file.path]
+        try:
+            opened = self._open(file)
+        except ConformanceError as exc:
+            raise pytest.UsageError(f"conformance: {file.path.name}: {redact(str(exc))}") from None
+        self._opened[file.path] = opened
+        return opened
+
+    def _open(self, file: ContractFile) -> _Opened:
+        from conformance.protocols import wire_protocols
+        from conformance.runner import preflight
+        from conformance.suite.loader import find_target
+        from conformance.targets import open_target
+        from conformance.transport.client import Client
+
+        option = self.config.getoption
+        runner = self._loop()
+        target = find_target(option("target"))
+        endpoint = self._stack.enter_context(open_target(
+            target, file.contract, base_url=option("base_url"), api_key_env=option("api_key_env"),
+            model=option("model"), faults=option("reference_fault")))
+        contract = dataclasses.replace(file.contract, model=endpoint.model)
+        client = Client(endpoint.base_url, endpoint.api_key)
+        self._stack.callback(lambda: runner.run(client.aclose()))
+        runner.run(preflight(contract, client))
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"conformance: {file.path.name} against {endpoint.name} "
+                                f"{endpoint.base_url} (model {endpoint.model})")
+        return _Opened(contract, wire_protocols(contract), client)
+
+    def run(self, item: ContractItem) -> Any:
+        """Run one item's check case exactly as `conformance run` does, returning its `Result`."""
+        from conformance.checks.probe import Probe
+        from conformance.runner import Plan, _run_one
+
+        file = cast(ContractFile, item.parent)
+        if file.path not in self._opened:  # only when collection_finish did not run first
+            try:
+                self._opened[file.path] = self._open(file)
+            except ConformanceError as exc:
+                pytest.exit(f"conformance: {file.path.name}: {redact(str(exc))}",
+                            returncode=pytest.ExitCode.USAGE_ERROR)
+        opened = self._opened[file.path]
+        p = item.plan
+        if p.probe is not None:
+            p = Plan(p.spec, p.endpoint, Probe(opened.contract, opened.wires[p.endpoint], opened.client))
+        return self._loop().run(_run_one(p, item.case))
+
+    def close(self) -> None:
+        stack, self._stack = self._stack, ExitStack()
+        self._runner = None
+        self._opened.clear()
+        stack.close()
