@@ -199,8 +199,7 @@ class ContractItem(pytest.Item):
 
 def _exchange_text(result: Any) -> str:
     parts = []
-    for label, value in (("request", result.request), ("response", result.response),
-                         ("timings", result.timings or None)):
+    for label, value in (("request", result.request), ("response", result.response)):
         if value is not None:
             shown = value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
             parts.append(f"{label}: {shown}")

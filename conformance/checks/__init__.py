@@ -11,7 +11,11 @@ from conformance.checks import limits  # noqa: F401
 from conformance.checks import thinking  # noqa: F401
 from conformance.checks import logprobs  # noqa: F401
 from conformance.checks import usage  # noqa: F401
+from conformance.checks import tools  # noqa: F401
+from conformance.checks import structured  # noqa: F401
+from conformance.checks import images  # noqa: F401
 from conformance.checks import errors  # noqa: F401
+from conformance.checks import properties  # noqa: F401
 from conformance.checks import latency  # noqa: F401  (last: it reads the whole run's samples)
 from conformance.checks.failures import CheckFailed, CheckSkipped
 from conformance.checks.registry import REGISTRY, Case, CheckSpec, check

@@ -5,21 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.protocols.base import ToolDef
 from conformance.suite.model import Parameter
 
 # "Just outside" a real-valued range: small enough to be a boundary probe, large enough to
 # survive float formatting on any server.
 NUMBER_STEP = 0.01
 
-# The smallest valid function tool: what the seed's "OpenAI-compatible function tool definitions" means.
-EXAMPLE_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather for a city.",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
+# The seed's "OpenAI-compatible function tool definitions": each protocol spells it its own way.
+EXAMPLE_TOOL = ToolDef("get_weather", "Current weather for a city.",
+                       {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,49 @@ from conformance.transport.sse import SSEEvent
 
 
 @dataclass(frozen=True)
+class ToolDef:
+    """A function tool in protocol-neutral terms; each protocol spells it its own way."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # as the wire carried it (Anthropic's input object is re-encoded as JSON)
+
+    def parsed(self) -> Any:
+        """The arguments as JSON, or raises ValueError."""
+        return json.loads(self.arguments)
+
+
+@dataclass(frozen=True)
+class ImagePart:
+    media_type: str
+    data: str = ""  # base64, for a data URI / base64 source
+    url: str = ""  # an http(s) URL instead of data
+
+    def data_uri(self) -> str:
+        return self.url or f"data:{self.media_type};base64,{self.data}"
+
+
+@dataclass(frozen=True)
 class Turn:
-    role: str  # system | user | assistant
+    role: str  # system | user | assistant | tool
     text: str
+    images: tuple[ImagePart, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()  # on an assistant turn
+    tool_call_id: str | None = None  # on a tool turn: the call it answers
+    tool_name: str | None = None  # on a tool turn
+
+
+@dataclass(frozen=True)
+class ToolChoice:
+    mode: str  # auto | none | required | named
+    name: str | None = None
 
 
 @dataclass
@@ -36,6 +76,8 @@ class ChatRequest:
     # Wire-level fields (dotted paths) written last: how a check sends what no valid request would.
     raw: dict[str, Any] = field(default_factory=dict)
     model: str | None = None
+    tool_choice: ToolChoice | None = None
+    json_schema: dict[str, Any] | None = None  # ask for structured output validating against it
 
 
 @dataclass
@@ -63,6 +105,7 @@ class Reply:
     usage: Usage | None = None
     response_id: str | None = None
     logprobs: list[TokenLogprob] | None = None  # None: the answer carried none
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
 
 # Protocol-neutral finish kinds, so a check can ask "was it cut by max_tokens?" on any endpoint.
@@ -118,7 +161,13 @@ class WireProtocol(ABC):
             wire = self.wire_name(name)
             if wire is None:
                 raise ValueError(f"parameter {name!r} is not supported on {self.name}")
+            if isinstance(value, list) and value and all(isinstance(t, ToolDef) for t in value):
+                value = [self.tool_def(t) for t in value]
             set_path(body, wire, value)
+        if request.tool_choice is not None:
+            body["tool_choice"] = self.tool_choice(request.tool_choice)
+        if request.json_schema is not None:
+            self.ask_json(body, request.json_schema)
         for dotted, value in request.raw.items():
             set_path(body, dotted, value)
         return body
@@ -126,6 +175,18 @@ class WireProtocol(ABC):
     @abstractmethod
     def base_body(self, request: ChatRequest) -> dict[str, Any]:
         """Model, messages and stream switches in this protocol's shape."""
+
+    @abstractmethod
+    def tool_def(self, tool: ToolDef) -> dict[str, Any]:
+        """One function tool definition in this protocol's shape."""
+
+    @abstractmethod
+    def tool_choice(self, choice: ToolChoice) -> Any:
+        """A tool_choice value in this protocol's shape."""
+
+    @abstractmethod
+    def ask_json(self, body: dict[str, Any], schema: dict[str, Any]) -> None:
+        """Ask for structured output that validates against `schema`."""
 
     @abstractmethod
     def is_content(self, event: SSEEvent) -> bool:

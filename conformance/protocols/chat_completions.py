@@ -14,6 +14,10 @@ from conformance.protocols.base import (
     ChatRequest,
     Reply,
     TokenLogprob,
+    ToolCall,
+    ToolChoice,
+    ToolDef,
+    Turn,
     Usage,
     WireProtocol,
     schema_problems,
@@ -31,13 +35,40 @@ class ChatCompletions(WireProtocol):
     def base_body(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.model or self.contract.model,
-            "messages": [{"role": t.role, "content": t.text} for t in request.turns],
+            "messages": [self._message(t) for t in request.turns],
         }
         if request.stream:
             body["stream"] = True
             if request.include_usage:
                 body["stream_options"] = {"include_usage": True}
         return body
+
+    @staticmethod
+    def _message(turn: Turn) -> dict[str, Any]:
+        if turn.role == "tool":
+            return {"role": "tool", "tool_call_id": turn.tool_call_id, "content": turn.text}
+        if turn.tool_calls:
+            return {"role": "assistant", "content": turn.text or None, "tool_calls": [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in turn.tool_calls]}
+        if turn.images:
+            parts: list[dict[str, Any]] = [{"type": "text", "text": turn.text}]
+            parts += [{"type": "image_url", "image_url": {"url": i.data_uri()}} for i in turn.images]
+            return {"role": turn.role, "content": parts}
+        return {"role": turn.role, "content": turn.text}
+
+    def tool_def(self, tool: ToolDef) -> dict[str, Any]:
+        return {"type": "function", "function": {"name": tool.name, "description": tool.description,
+                                                 "parameters": tool.parameters}}
+
+    def tool_choice(self, choice: ToolChoice) -> Any:
+        if choice.mode == "named":
+            return {"type": "function", "function": {"name": choice.name}}
+        return choice.mode
+
+    def ask_json(self, body: dict[str, Any], schema: dict[str, Any]) -> None:
+        body["response_format"] = {"type": "json_schema",
+                                   "json_schema": {"name": "answer", "schema": schema, "strict": True}}
 
     def is_content(self, event: SSEEvent) -> bool:
         if event.data == DONE or '"content"' not in event.data:
@@ -76,6 +107,9 @@ class ChatCompletions(WireProtocol):
             usage=_usage(body.get("usage")),
             response_id=body.get("id"),
             logprobs=_logprobs(choice.get("logprobs")),
+            tool_calls=[ToolCall(c.get("id", ""), (c.get("function") or {}).get("name", ""),
+                                 (c.get("function") or {}).get("arguments", ""))
+                        for c in message.get("tool_calls") or [] if isinstance(c, dict)],
         )
 
     def _chunks(self, exchange: Exchange) -> tuple[list[tuple[int, Any]], list[str]]:
@@ -136,6 +170,7 @@ class ChatCompletions(WireProtocol):
             if chunk["choices"][0]["delta"].get("role"):
                 problems.append(f"event {i}: role repeated after the first delta")
                 break
+        problems += _tool_delta_problems(with_choices)
         finishes = [(i, c["choices"][0]["finish_reason"]) for i, c in with_choices if c["choices"][0].get("finish_reason")]
         if len(finishes) != 1:
             problems.append(f"stream: expected exactly one non-null finish_reason, found {len(finishes)}")
@@ -161,10 +196,18 @@ class ChatCompletions(WireProtocol):
         chunks, _ = self._chunks(exchange)
         text, reasoning, finish, usage, rid = [], [], None, None, None
         logprobs: list[TokenLogprob] | None = None
+        calls: dict[int, dict[str, Any]] = {}
         for _, chunk in chunks:
             rid = rid or chunk.get("id")
             for choice in chunk.get("choices") or []:
                 delta = choice.get("delta") or {}
+                for fragment in delta.get("tool_calls") or []:
+                    call = calls.setdefault(fragment.get("index", 0), {"id": "", "name": "", "arguments": ""})
+                    function = fragment.get("function") or {}
+                    # As the SDK does: concatenate every field, so a repeated id or name shows.
+                    call["id"] += fragment.get("id") or ""
+                    call["name"] += function.get("name") or ""
+                    call["arguments"] += function.get("arguments") or ""
                 text.append(delta.get("content") or "")
                 reasoning.append(delta.get("reasoning_content") or delta.get("reasoning") or "")
                 finish = choice.get("finish_reason") or finish
@@ -173,7 +216,8 @@ class ChatCompletions(WireProtocol):
                     logprobs = (logprobs or []) + piece
             if chunk.get("usage"):
                 usage = _usage(chunk["usage"])
-        return Reply("".join(text), "".join(reasoning), finish, usage, rid, logprobs)
+        tool_calls = [ToolCall(c["id"], c["name"], c["arguments"]) for _, c in sorted(calls.items())]
+        return Reply("".join(text), "".join(reasoning), finish, usage, rid, logprobs, tool_calls)
 
     def error_problems(self, exchange: Exchange, *, status: int, param: str | None) -> list[str]:
         problems = []
@@ -208,3 +252,29 @@ def _logprobs(raw: Any) -> list[TokenLogprob] | None:
     return [TokenLogprob(t.get("token", ""), t.get("logprob", 0.0),
                          tuple((a.get("token", ""), a.get("logprob", 0.0)) for a in t.get("top_logprobs") or []))
             for t in raw["content"] if isinstance(t, dict)]
+
+
+def _tool_delta_problems(chunks: list[tuple[int, Any]]) -> list[str]:
+    """WIRE.md A.9/F.1: every fragment has an index; id, type and name come once, on the first."""
+    problems: list[str] = []
+    seen: dict[int, str] = {}
+    for i, chunk in chunks:
+        for fragment in chunk["choices"][0]["delta"].get("tool_calls") or []:
+            index = fragment.get("index") if isinstance(fragment, dict) else None
+            if not isinstance(index, int):
+                problems.append(f"event {i}: a tool-call fragment without an integer index")
+                continue
+            function = fragment.get("function") or {}
+            if index not in seen:
+                if not fragment.get("id") or not function.get("name"):
+                    problems.append(f"event {i}: the first fragment of tool call {index} must carry its id and name")
+                seen[index] = ""
+            elif fragment.get("id") or function.get("name"):
+                problems.append(f"event {i}: tool call {index} repeats its id or name after the first fragment")
+            seen[index] += function.get("arguments") or ""
+    for index, arguments in seen.items():
+        try:
+            json.loads(arguments)
+        except ValueError:
+            problems.append(f"tool call {index}: the argument fragments join to invalid JSON {arguments[:60]!r}")
+    return problems

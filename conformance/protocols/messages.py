@@ -17,6 +17,10 @@ from conformance.protocols.base import (
     FINISH_TOOL,
     ChatRequest,
     Reply,
+    ToolCall,
+    ToolChoice,
+    ToolDef,
+    Turn,
     Usage,
     WireProtocol,
     schema_problems,
@@ -78,10 +82,37 @@ class Messages(WireProtocol):
         system = [t.text for t in request.turns if t.role == "system"]
         if system:
             body["system"] = "\n\n".join(system)
-        body["messages"] = [{"role": t.role, "content": t.text} for t in request.turns if t.role != "system"]
+        body["messages"] = [self._message(t) for t in request.turns if t.role != "system"]
         if request.stream:
             body["stream"] = True  # usage always rides on message_start/message_delta: no opt-in
         return body
+
+    @staticmethod
+    def _message(turn: Turn) -> dict[str, Any]:
+        if turn.role == "tool":
+            # Tool results ride in the next user turn (WIRE.md C).
+            return {"role": "user", "content": [{"type": "tool_result", "tool_use_id": turn.tool_call_id,
+                                                 "content": turn.text}]}
+        if turn.tool_calls:
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": turn.text}] if turn.text else []
+            blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.parsed()} for c in turn.tool_calls]
+            return {"role": "assistant", "content": blocks}
+        if turn.images:
+            blocks = [{"type": "image", "source": {"type": "url", "url": i.url} if i.url else
+                       {"type": "base64", "media_type": i.media_type, "data": i.data}} for i in turn.images]
+            return {"role": turn.role, "content": blocks + [{"type": "text", "text": turn.text}]}
+        return {"role": turn.role, "content": turn.text}
+
+    def tool_def(self, tool: ToolDef) -> dict[str, Any]:
+        return {"name": tool.name, "description": tool.description, "input_schema": tool.parameters}
+
+    def tool_choice(self, choice: ToolChoice) -> Any:
+        kinds = {"auto": "auto", "none": "none", "required": "any"}
+        return {"type": "tool", "name": choice.name} if choice.mode == "named" else {"type": kinds[choice.mode]}
+
+    def ask_json(self, body: dict[str, Any], schema: dict[str, Any]) -> None:
+        # WIRE.md F: output_config.format; the contract treats Messages structured output as an assumption.
+        body.setdefault("output_config", {})["format"] = {"type": "json_schema", "schema": schema}
 
     def is_content(self, event: SSEEvent) -> bool:
         if '"text_delta"' not in event.data:
@@ -142,6 +173,8 @@ class Messages(WireProtocol):
             finish_reason=body.get("stop_reason"),
             usage=_usage(body.get("usage")),
             response_id=body.get("id"),
+            tool_calls=[ToolCall(b.get("id") or "", b.get("name") or "", json.dumps(b.get("input")))
+                        for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"],
         )
 
     def _payloads(self, exchange: Exchange) -> tuple[list[tuple[int, Any]], list[str], list[str]]:
@@ -341,6 +374,7 @@ class Messages(WireProtocol):
     def stream_reply(self, exchange: Exchange) -> Reply:
         payloads, _, _ = self._payloads(exchange)
         blocks: dict[int, tuple[str, list[str]]] = {}
+        tools: dict[int, tuple[str, str]] = {}
         finish, rid = None, None
         usage: dict[str, Any] = {}
         for _, data in payloads:
@@ -352,12 +386,14 @@ class Messages(WireProtocol):
                 usage.update(_dict(data["message"].get("usage")))
             elif kind == "content_block_start" and isinstance(data.get("index"), int):
                 skeleton = _dict(data.get("content_block"))
+                if skeleton.get("type") == "tool_use":
+                    tools[data["index"]] = (skeleton.get("id") or "", skeleton.get("name") or "")
                 initial = skeleton.get("text") or skeleton.get("thinking") or ""
                 blocks.setdefault(data["index"], (skeleton.get("type"), [initial if isinstance(initial, str) else ""]))
             elif kind == "content_block_delta" and data.get("index") in blocks:
                 delta = _dict(data.get("delta"))
-                piece = delta.get("text") if delta.get("type") == "text_delta" else (
-                    delta.get("thinking") if delta.get("type") == "thinking_delta" else None)
+                piece = {"text_delta": delta.get("text"), "thinking_delta": delta.get("thinking"),
+                         "input_json_delta": delta.get("partial_json")}.get(delta.get("type"))
                 if isinstance(piece, str):
                     blocks[data["index"]][1].append(piece)
             elif kind == "message_delta":
@@ -371,6 +407,7 @@ class Messages(WireProtocol):
             finish_reason=finish,
             usage=_usage(usage) if usage else None,
             response_id=rid,
+            tool_calls=[ToolCall(*tools[k], "".join(blocks[k][1]) or "{}") for k in sorted(tools) if k in blocks],
         )
 
     def error_problems(self, exchange: Exchange, *, status: int, param: str | None) -> list[str]:

@@ -15,6 +15,10 @@ from conformance.protocols.base import (
     FINISH_STOP,
     ChatRequest,
     Reply,
+    ToolCall,
+    ToolChoice,
+    ToolDef,
+    Turn,
     Usage,
     WireProtocol,
     schema_problems,
@@ -51,7 +55,7 @@ class Responses(WireProtocol):
     def base_body(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.model or self.contract.model,
-            "input": [{"role": t.role, "content": t.text} for t in request.turns if t.role != "system"],
+            "input": [item for t in request.turns if t.role != "system" for item in self._items(t)],
         }
         system = [t.text for t in request.turns if t.role == "system"]
         if system:
@@ -60,6 +64,32 @@ class Responses(WireProtocol):
         if request.stream:
             body["stream"] = True
         return body
+
+    @staticmethod
+    def _items(turn: Turn) -> list[dict[str, Any]]:
+        """One turn as input items: a tool call and its output are items of their own here."""
+        if turn.role == "tool":
+            return [{"type": "function_call_output", "call_id": turn.tool_call_id, "output": turn.text}]
+        if turn.tool_calls:
+            return [{"type": "function_call", "call_id": c.id, "name": c.name, "arguments": c.arguments}
+                    for c in turn.tool_calls]
+        if turn.images:
+            parts: list[dict[str, Any]] = [{"type": "input_text", "text": turn.text}]
+            parts += [{"type": "input_image", "image_url": i.data_uri(), "detail": "auto"} for i in turn.images]
+            return [{"role": turn.role, "content": parts}]
+        return [{"role": turn.role, "content": turn.text}]
+
+    def tool_def(self, tool: ToolDef) -> dict[str, Any]:
+        # Flat, unlike chat's nested `function` object (WIRE.md F).
+        return {"type": "function", "name": tool.name, "description": tool.description,
+                "parameters": tool.parameters}
+
+    def tool_choice(self, choice: ToolChoice) -> Any:
+        return {"type": "function", "name": choice.name} if choice.mode == "named" else choice.mode
+
+    def ask_json(self, body: dict[str, Any], schema: dict[str, Any]) -> None:
+        body.setdefault("text", {})["format"] = {"type": "json_schema", "name": "answer", "schema": schema,
+                                                 "strict": True}
 
     def is_content(self, event: SSEEvent) -> bool:
         if f'"{TEXT_DELTA}"' not in event.data:
@@ -116,7 +146,8 @@ class Responses(WireProtocol):
         if finish == "incomplete":
             # "incomplete" alone hides why; the reason is what a length check needs.
             finish = (body.get("incomplete_details") or {}).get("reason") or finish
-        return Reply(text, reasoning, finish, _usage(body.get("usage")), body.get("id"))
+        return Reply(text, reasoning, finish, _usage(body.get("usage")), body.get("id"),
+                     tool_calls=_tool_calls(body.get("output")))
 
     def _events(self, exchange: Exchange) -> tuple[list[tuple[int, SSEEvent, Any]], list[str]]:
         """Decode each frame but a final `[DONE]`; returns (position, event, data) and decoding problems."""
@@ -484,6 +515,12 @@ def _output_texts(output: Any) -> tuple[str, str]:
             summary = [p.get("text") or "" for p in item.get("summary") or [] if isinstance(p, dict)]
             reasoning += raw if any(raw) else summary
     return "".join(text), "".join(reasoning)
+
+
+def _tool_calls(output: Any) -> list[ToolCall]:
+    return [ToolCall(item.get("call_id") or "", item.get("name") or "", item.get("arguments") or "")
+            for item in output if isinstance(item, dict) and item.get("type") == "function_call"] \
+        if isinstance(output, list) else []
 
 
 def _reply_from_deltas(events: list[dict[str, Any]]) -> Reply:
