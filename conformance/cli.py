@@ -170,7 +170,7 @@ def _run(args: argparse.Namespace) -> int:
                                      f"{args.max_cost:.2f}: narrow the run with -k or raise the budget")
                 try:
                     await preflight(run_contract, client)
-                    await run_plan(plans, record)
+                    await run_plan(plans, record, () if args.base_url else target.divergences)
                 finally:
                     info.cost.update(billed_messages=meter.messages, spent_usd=meter.spent)
 

@@ -190,7 +190,8 @@ class ContractItem(pytest.Item):
                      style: Any = None) -> str | Any:
         if isinstance(excinfo.value, (pytest.fail.Exception, CheckError)):
             message = excinfo.value.msg if isinstance(excinfo.value, pytest.fail.Exception) else str(excinfo.value)
-            return f"rule: {self.rule}\n{message}"
+            # The finding first: pytest's one-line summary (-rf, CI logs) shows the first line.
+            return f"{message}\nrule: {self.rule}"
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[Path, int, str]:

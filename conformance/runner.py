@@ -13,7 +13,7 @@ from conformance.errors import SetupError, TransportError
 from conformance.protocols import wire_protocols
 from conformance.secrets import redact
 from conformance.selection import Matcher
-from conformance.suite.model import Contract
+from conformance.suite.model import Contract, Divergence
 from conformance.transport.client import Client, Exchange
 from conformance.verdicts import Result, Status
 
@@ -73,11 +73,25 @@ def request_estimate(plans: list[tuple[Plan, list]], contract: Contract) -> int:
     return sum(len(cases) * p.spec.requests_per_case(contract) for p, cases in plans if p.probe is not None)
 
 
-async def run_plan(plans: list[tuple[Plan, list]], on_result: Callable[[Result], None]) -> None:
+async def run_plan(plans: list[tuple[Plan, list]], on_result: Callable[[Result], None],
+                   divergences: tuple[Divergence, ...] = ()) -> None:
     """Run everything, calling `on_result` as each verdict is reached (reports stay current)."""
     for p, cases in plans:
         for case in cases:
-            on_result(await _run_one(p, case))
+            on_result(apply_divergences(await _run_one(p, case), divergences))
+
+
+def apply_divergences(result: Result, divergences: tuple[Divergence, ...]) -> Result:
+    """Strict expected failures: a known divergence that occurs is xfailed, one that no longer
+    occurs is xpassed (and fails the run), so both a new and a fixed divergence are reported."""
+    known = next((d for d in divergences if d.matches(result.check, result.endpoint, result.case)), None)
+    if known is None or result.status is Status.SKIPPED:
+        return result
+    if result.status is Status.PASSED:
+        result.status, result.message = Status.XPASSED, f"expected divergence did not occur: {known.reason}"
+    else:
+        result.status, result.message = Status.XFAILED, f"expected divergence ({known.reason}): {result.message}"
+    return result
 
 
 async def _run_one(p: Plan, case: Any) -> Result:

@@ -80,10 +80,10 @@ def test_reference_fault_fails_exactly_the_temperature_cases(pytester: pytest.Py
 def test_markers_select_by_category_and_endpoint(pytester: pytest.Pytester, contract: Contract) -> None:
     expected = [r.id for r in run_checks(contract, "parameter_ranges")]
 
-    by_category = pytester.runpytest_subprocess(CONTRACT, "-m", "ranges", "--collect-only", "-q",
+    by_category = pytester.runpytest_subprocess(CONTRACT, "-m", "ranges", "--collect-only", "--verbosity=-1",
                                                 "--strict-markers", *PLUGIN)
     by_both = pytester.runpytest_subprocess(CONTRACT, "-m", "ranges and not chat_completions", "--collect-only",
-                                            "-q", "--strict-markers", *PLUGIN)
+                                            "--verbosity=-1", "--strict-markers", *PLUGIN)
 
     assert by_category.ret == pytest.ExitCode.OK
     assert _collected(by_category.stdout.str()) == expected
@@ -97,7 +97,7 @@ def test_only_contract_files_are_collected_and_collection_sends_nothing(
     # The live target with no key: opening it would be a usage error, so exit code 0 proves
     # that --collect-only never opened it (and never spent a request).
     monkeypatch.delenv("EMPIRIOLABS_API_KEY", raising=False)
-    result = pytester.runpytest_subprocess(str(SUITES_DIR), "--collect-only", "-q", "--target", "live", *PLUGIN)
+    result = pytester.runpytest_subprocess(str(SUITES_DIR), "--collect-only", "--verbosity=-1", "--target", "live", *PLUGIN)
 
     assert result.ret == pytest.ExitCode.OK
     files = {line.split("::", 1)[0] for line in result.stdout.lines if "::" in line}
@@ -150,8 +150,9 @@ def test_each_verdict_maps_to_its_pytest_outcome(pytester: pytest.Pytester) -> N
     result.assert_outcomes(passed=1, failed=1, skipped=1, errors=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     output = result.stdout.str()
-    result.stdout.fnmatch_lines(["*rule: Rule of the failing check.", "the answer was wrong",
-                                 "*rule: Rule of the erring check.", "read-timeout: no data for 60s"])
+    result.stdout.fnmatch_lines(["*ERROR at call of zz_errs*", "read-timeout: no data for 60s",
+                                 "rule: Rule of the erring check.",
+                                 "*zz_fails*", "the answer was wrong", "rule: Rule of the failing check."])
     assert "not applicable here" in output
     assert "ERROR suites/gemma-4-e4b.yaml::zz_errs[chat_completions]" in output
     assert "Traceback" not in output

@@ -16,6 +16,7 @@ from conformance.errors import SuiteError
 from conformance.suite.model import (
     Assumption,
     Contract,
+    Divergence,
     FieldBinding,
     Limits,
     Parameter,
@@ -223,8 +224,17 @@ def load_target(path: Path) -> Target:
     doc = load_document(path)
     validate(doc, "target")
     d = doc.data
+    from conformance.checks import REGISTRY  # the catalogue names what a divergence may refer to
+
+    divergences = []
+    for i, raw in enumerate(d.get("expected_divergences", [])):
+        if raw["check"] not in REGISTRY:
+            raise doc.error(("expected_divergences", i, "check"),
+                            f"a registered check ({', '.join(REGISTRY)}); found {raw['check']!r}")
+        divergences.append(Divergence(raw["check"], raw["endpoint"], raw.get("case"), raw["reason"]))
     return Target(name=d["name"], server=d["server"], base_url=d.get("base_url"),
-                  api_key_env=d.get("api_key_env"), model=d.get("model"), source=str(path))
+                  api_key_env=d.get("api_key_env"), model=d.get("model"), divergences=tuple(divergences),
+                  settings=dict(d.get("settings", {})), source=str(path))
 
 
 def find_target(name_or_path: str, suites_dir: Path = SUITES_DIR) -> Target:

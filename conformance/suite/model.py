@@ -110,10 +110,26 @@ class Contract:
 
 
 @dataclass(frozen=True)
+class Divergence:
+    """A known way a target differs from the contract: run as a strict expected failure."""
+
+    check: str
+    endpoint: str  # an endpoint name, or "*"
+    case: str | None  # a substring of the case id; None matches every case
+    reason: str
+
+    def matches(self, check: str, endpoint: str, case: str) -> bool:
+        return (self.check == check and self.endpoint in ("*", endpoint)
+                and (self.case is None or self.case in case))
+
+
+@dataclass(frozen=True)
 class Target:
     name: str
-    server: Literal["reference", "provider", "external"]
+    server: Literal["reference", "provider", "external", "llamacpp"]
     base_url: str | None = None
     api_key_env: str | None = None
     model: str | None = None
+    divergences: tuple[Divergence, ...] = ()
+    settings: dict[str, Any] = field(default_factory=dict)  # server-specific start-up settings
     source: str = ""
