@@ -61,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--fault", action="append", default=[], metavar="NAME", help="switch on a fault (repeatable)")
     serve.add_argument("--list-faults", action="store_true", help="print the fault catalogue and exit")
 
+    matrix = sub.add_parser("matrix", help="checks × endpoints × targets from several runs' report.json")
+    matrix.add_argument("reports", nargs="+", type=Path, help="report.json files (or run folders)")
+    matrix.add_argument("--out", type=Path, default=Path("reports/matrix"),
+                        help="output path without suffix: writes .md and .html (default: %(default)s)")
+
     sub.add_parser("checks", help="list the registered checks and the rule each enforces")
 
     val = sub.add_parser("validate", help="validate suite files (protocol, contract or target)")
@@ -77,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "checks":
             return _checks()
+        if args.command == "matrix":
+            return _matrix(args)
         return _validate(args)
     except ConformanceError as exc:
         print(f"conformance: error: {redact(str(exc))}", file=sys.stderr)
@@ -89,6 +96,19 @@ def _validate(args: argparse.Namespace) -> int:
         if kind == "contract":
             load_contract(path)  # semantic rules and layering too
         print(f"{path}: valid {kind}")
+    return EXIT_OK
+
+
+def _matrix(args: argparse.Namespace) -> int:
+    from conformance.report.atomic import write_atomic
+    from conformance.report.matrix import load, render_html, render_markdown
+
+    paths = [p / "report.json" if p.is_dir() else p for p in args.reports]
+    m = load(paths)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(args.out.with_suffix(".md"), render_markdown(m))
+    write_atomic(args.out.with_suffix(".html"), render_html(m))
+    print(f"matrix: {args.out.with_suffix('.md')} and {args.out.with_suffix('.html')}")
     return EXIT_OK
 
 
