@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="break the built-in reference server on purpose (repeatable; see `conformance serve --list-faults`)")
     run.add_argument("--max-cost", type=float, metavar="USD",
                      help="refuse to start a run whose cost preview exceeds USD, and stop before crossing it")
+    run.add_argument("--hypothesis-profile", metavar="NAME",
+                     help="how the property checks draw requests: ci (default), live (default with --target live: "
+                          "few examples, no shrinking), thorough")
     run.add_argument("--no-color", action="store_true", help="plain terminal output")
 
     serve = sub.add_parser("serve", help="serve the reference server (a local stand-in for the contract's model)")
@@ -60,16 +63,35 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--api-key-env", metavar="VAR", help="accept only the key in this environment variable")
     serve.add_argument("--fault", action="append", default=[], metavar="NAME", help="switch on a fault (repeatable)")
     serve.add_argument("--list-faults", action="store_true", help="print the fault catalogue and exit")
+    serve.add_argument("--latency", default="", metavar="SPEC",
+                       help='simulated latency in ms, e.g. "ttft=100,token=20,jitter=5" (default: none)')
 
     matrix = sub.add_parser("matrix", help="checks × endpoints × targets from several runs' report.json")
     matrix.add_argument("reports", nargs="+", type=Path, help="report.json files (or run folders)")
     matrix.add_argument("--out", type=Path, default=Path("reports/matrix"),
                         help="output path without suffix: writes .md and .html (default: %(default)s)")
 
+    rep = sub.add_parser("replay", help="send a failing case saved by a property check again; cases are saved in "
+                                        "$CONFORMANCE_FAILURES_DIR (default reports/failures/)")
+    rep.add_argument("file", type=Path)
+    rep.add_argument("--suite", type=Path, default=DEFAULT_CONTRACT, help="contract file (default: %(default)s)")
+    rep.add_argument("--target", default="reference", help="reference (default), live, or a target name/file")
+    rep.add_argument("--base-url", help="any compatible server, e.g. http://127.0.0.1:8080/v1")
+    rep.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key")
+    rep.add_argument("--model", help="model id to request (default: the target's or contract's)")
+    rep.add_argument("--reference-fault", action="append", default=[], metavar="NAME",
+                     help="break the built-in reference server on purpose (repeatable)")
+
     sub.add_parser("checks", help="list the registered checks and the rule each enforces")
 
     val = sub.add_parser("validate", help="validate suite files (protocol, contract or target)")
     val.add_argument("files", nargs="+", type=Path)
+
+    from conformance.llamacpp import add_target_parser
+    add_target_parser(sub)  # `conformance target llamacpp up|down|status`
+
+    from conformance.bench.cli import add_parser as add_bench_parser
+    add_bench_parser(sub)  # `conformance bench ...`: options in conformance/bench/cli.py
     return parser
 
 
@@ -84,6 +106,19 @@ def main(argv: list[str] | None = None) -> int:
             return _checks()
         if args.command == "matrix":
             return _matrix(args)
+        if args.command == "bench":
+            from conformance.bench.cli import run as run_bench
+            try:
+                return run_bench(args)
+            except KeyboardInterrupt:
+                return EXIT_INTERRUPTED
+        if args.command == "target":
+            from conformance.llamacpp import run_target_command
+            return run_target_command(args.name, args.action)
+        if args.command == "replay":
+            from conformance.replay import replay
+            return replay(args.file, suite=args.suite, target_name=args.target, base_url=args.base_url,
+                          api_key_env=args.api_key_env, model=args.model, faults=args.reference_fault)
         return _validate(args)
     except ConformanceError as exc:
         print(f"conformance: error: {redact(str(exc))}", file=sys.stderr)
@@ -126,6 +161,7 @@ def _serve(args: argparse.Namespace) -> int:
     from conformance import secrets
     from conformance.server.app import create_app
     from conformance.server.faults import CATALOGUE, Faults
+    from conformance.server.latency import LatencyModel
 
     if args.list_faults:
         for name, line in CATALOGUE.items():
@@ -135,11 +171,12 @@ def _serve(args: argparse.Namespace) -> int:
     key = secrets.from_env(args.api_key_env, required=True) if args.api_key_env else None
     try:
         faults = Faults.parse(args.fault)
+        latency = LatencyModel.parse(args.latency)
     except ValueError as exc:
         raise SetupError(str(exc)) from None
     if key is None:
         print("conformance serve: no key configured (--api-key-env); accepting any Bearer key", file=sys.stderr)
-    app = create_app(contract, api_key=key.reveal() if key else None, faults=faults)
+    app = create_app(contract, api_key=key.reveal() if key else None, faults=faults, latency=latency)
     print(f"conformance serve: {contract.model} on http://{args.host}:{args.port}/v1", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return EXIT_OK
@@ -158,6 +195,10 @@ def _run(args: argparse.Namespace) -> int:
     contract = load_contract(args.suite)
     target = find_target(args.target)
     selected = compile_selection(args.select)
+    from conformance.generation.strategies import use_profile
+    # Live calls cost money: few examples there unless the user asks for more.
+    profile = use_profile(args.hypothesis_profile or ("live" if target.server == "provider" and not args.base_url
+                                                      else "ci"))
     reports_root = Path("reports")
     run_dir = args.report_dir or default_run_dir(reports_root)
     color = not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
@@ -200,7 +241,8 @@ def _run(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     code = EXIT_OK
     try:
-        asyncio.run(go())
+        with profile:  # back to the previous profile afterwards (main() may run in a longer process)
+            asyncio.run(go())
     except Terminated:
         info.interrupted, info.aborted, code = True, "terminated (SIGTERM)", EXIT_TERMINATED
     except KeyboardInterrupt:

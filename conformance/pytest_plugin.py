@@ -10,14 +10,17 @@ Registered through the ``pytest11`` entry point, so after ``pip install -e .``::
 Only YAML files whose top-level ``kind`` is ``contract`` are collected; protocol and target
 files are layers of a contract, not tests, and are passed over silently. Test ids are the
 runner's result ids (``check[endpoint-case]``), so ``-k`` selects what ``conformance run -k``
-selects; each test carries its check's category and its endpoint as markers.
+selects; each test carries its check's category and its endpoint as markers. (pytest's ``-k``
+also matches marker names and the file and directory names, as it does for every test: ``-k
+limits`` picks the limits category here, and no id in ``conformance run``.)
 
 The target is opened once per session and contract (``--target``, ``--base-url``,
 ``--api-key-env``, ``--model``, ``--reference-fault`` as in ``conformance run``), after
 collection and deselection and never under ``--collect-only``, so listing tests costs no
 request. Its preflight runs once: a dead target, a bad suite or a missing key is one usage
 error (exit code 4), not one traceback per test. Each test runs its check case through the
-runner's own `_run_one`, on one event loop for the session.
+runner's own `_run_one` and `apply_divergences` (a target's expected divergences are strict
+xfails), on one event loop for the session.
 """
 from __future__ import annotations
 
@@ -25,15 +28,24 @@ import asyncio
 import dataclasses
 import json
 import re
+from collections.abc import Generator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from conformance.errors import ConformanceError
 from conformance.secrets import redact
+
+if TYPE_CHECKING:  # the harness itself is imported when a contract is collected, not before
+    from conformance.checks.registry import Case
+    from conformance.protocols.base import WireProtocol
+    from conformance.runner import Plan
+    from conformance.suite.model import Contract, Divergence
+    from conformance.transport.client import Client
+    from conformance.verdicts import Result
 
 # A top-level `kind: contract` line; reading the line instead of parsing the YAML keeps
 # collection cheap for every other YAML file pytest walks past.
@@ -60,6 +72,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 _TARGETS = pytest.StashKey["_Targets"]()
 
 
+# tryfirst: importing the checks registers conformance's hypothesis profiles (ci, live,
+# thorough), which must exist before hypothesis's own plugin loads the one that
+# --hypothesis-profile names.
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     from conformance.checks import REGISTRY
     from conformance.protocols import IMPLEMENTATIONS
@@ -106,6 +122,18 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
     return None
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    # A skip is located at the contract file, not at the plugin line that raised it, so that
+    # `-rs` groups skips by contract and reason.
+    if (isinstance(item, ContractItem) and report.skipped and not hasattr(report, "wasxfail")
+            and isinstance(report.longrepr, tuple)):
+        report.longrepr = (str(item.path), None, report.longrepr[2])
+    return report
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     session.config.stash[_TARGETS].close()
 
@@ -119,7 +147,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 class ContractFile(pytest.File):
     """One contract file: its items are the runner's plan, with every case selected."""
 
-    contract: Any = None
+    contract: Contract | None = None
 
     def collect(self) -> Iterator[pytest.Item]:
         from conformance.runner import plan
@@ -147,11 +175,11 @@ class ContractFile(pytest.File):
 class ContractItem(pytest.Item):
     """One check case on one endpoint; its verdict is the runner's, mapped to pytest's."""
 
-    def __init__(self, *, plan: Any, case: Any, **kwargs: Any) -> None:
+    def __init__(self, *, plan: Plan, case: Case | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.plan = plan
-        self.case = case
-        self.result: Any = None  # the runner's `Result`, once run
+        self.case = case  # None where the harness does not speak the endpoint: a skip
+        self.result: Result | None = None  # the runner's verdict, once run
         self.add_marker(plan.spec.category)
         self.add_marker(plan.endpoint)
 
@@ -182,9 +210,7 @@ class ContractItem(pytest.Item):
             pytest.xfail(result.message)
         if result.status is Status.ERROR:
             raise CheckError(result.message)
-        if result.status is Status.XPASSED:
-            pytest.fail(f"expected to diverge, but passed: {result.message}", pytrace=False)
-        pytest.fail(result.message, pytrace=False)
+        pytest.fail(result.message, pytrace=False)  # failed, or xpassed: strict, as in the runner
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str | Any:
@@ -198,7 +224,7 @@ class ContractItem(pytest.Item):
         return self.path, 0, self.name
 
 
-def _exchange_text(result: Any) -> str:
+def _exchange_text(result: Result) -> str:
     parts = []
     for label, value in (("request", result.request), ("response", result.response)):
         if value is not None:
@@ -209,9 +235,10 @@ def _exchange_text(result: Any) -> str:
 
 @dataclass
 class _Opened:
-    contract: Any  # the contract with the model the target answers as
-    wires: dict[str, Any]
-    client: Any
+    contract: Contract  # with the model the target answers as
+    wires: dict[str, WireProtocol]
+    client: Client
+    divergences: tuple[Divergence, ...]  # the target's known divergences: strict xfails
 
 
 class _Targets:
@@ -245,15 +272,23 @@ class _Targets:
         return opened
 
     def _open(self, file: ContractFile) -> _Opened:
+        from conformance.generation.strategies import PROFILES, use_profile
         from conformance.protocols import wire_protocols
         from conformance.runner import preflight
         from conformance.suite.loader import find_target
         from conformance.targets import open_target
         from conformance.transport.client import Client
 
+        assert file.contract is not None  # collected before it is opened
         option = self.config.getoption
         runner = self._loop()
         target = find_target(option("target"))
+        # As `conformance run`: the property checks draw few examples where each costs money.
+        # hypothesis's own pytest plugin owns --hypothesis-profile; a conformance profile named
+        # there is honoured.
+        named = option("hypothesis_profile", None)
+        live = target.server == "provider" and not option("base_url")
+        self._stack.enter_context(use_profile(named if named in PROFILES else "live" if live else "ci"))
         endpoint = self._stack.enter_context(open_target(
             target, file.contract, base_url=option("base_url"), api_key_env=option("api_key_env"),
             model=option("model"), faults=option("reference_fault")))
@@ -265,12 +300,14 @@ class _Targets:
         if reporter is not None:
             reporter.write_line(f"conformance: {file.path.name} against {endpoint.name} "
                                 f"{endpoint.base_url} (model {endpoint.model})")
-        return _Opened(contract, wire_protocols(contract), client)
+        # As `conformance run`: a target's expected divergences do not follow --base-url elsewhere.
+        divergences = () if option("base_url") else target.divergences
+        return _Opened(contract, wire_protocols(contract), client, divergences)
 
-    def run(self, item: ContractItem) -> Any:
+    def run(self, item: ContractItem) -> Result:
         """Run one item's check case exactly as `conformance run` does, returning its `Result`."""
         from conformance.checks.probe import Probe
-        from conformance.runner import Plan, _run_one
+        from conformance.runner import Plan, _run_one, apply_divergences
 
         file = cast(ContractFile, item.parent)
         if file.path not in self._opened:  # only when collection_finish did not run first
@@ -283,7 +320,7 @@ class _Targets:
         p = item.plan
         if p.probe is not None:
             p = Plan(p.spec, p.endpoint, Probe(opened.contract, opened.wires[p.endpoint], opened.client))
-        return self._loop().run(_run_one(p, item.case))
+        return apply_divergences(self._loop().run(_run_one(p, item.case)), opened.divergences)
 
     def close(self) -> None:
         stack, self._stack = self._stack, ExitStack()

@@ -137,6 +137,7 @@ class FailureCase:
 
         if need(data, "format", int, "") != FORMAT:
             raise ValueError(f"format {data['format']} is not {FORMAT}")
+        check, endpoint = need(data, "check", str, ""), need(data, "endpoint", str, "")
         request = need(data, "request", dict, "")
         expect = need(data, "expect", dict, "")
         outcome = need(expect, "outcome", str, "expect.")
@@ -146,7 +147,7 @@ class FailureCase:
         if outcome == "rejected" and not isinstance(param, str):
             raise ValueError("expect.param must name the parameter of a rejection")
         return cls(
-            check=need(data, "check", str, ""), endpoint=need(data, "endpoint", str, ""),
+            check=check, endpoint=endpoint,
             case=data.get("case") or "", body=need(request, "body", dict, "request."),
             stream=bool(request.get("stream", False)),
             expect=Expectation(outcome, need(expect, "status", int, "expect."), param),  # type: ignore[arg-type]
@@ -157,7 +158,9 @@ class FailureCase:
 
 def _excerpt(exchange: Exchange) -> str:
     if exchange.events:
-        text = "\n".join(e.event.data for e in exchange.events)
+        # As the stream spelled it, so a named-event protocol shows its event names too.
+        text = "\n".join((f"event: {e.event.event}\n" if e.event.event != "message" else "") + f"data: {e.event.data}"
+                         for e in exchange.events)
     else:
         text = exchange.body.decode("utf-8", "replace")
     text = redact(text)
@@ -217,7 +220,7 @@ def replay(path: Path, *, suite: Path, target_name: str = "reference", base_url:
                          "pass its file with --suite")
     target = find_target(target_name)
 
-    async def send() -> tuple[Exchange, WireProtocol, str]:
+    async def send() -> tuple[Exchange, WireProtocol]:
         with open_target(target, contract, base_url=base_url, api_key_env=api_key_env, model=model,
                          faults=faults) as endpoint:
             wire = wire_protocols(dataclasses.replace(contract, model=endpoint.model)).get(case.endpoint)
@@ -229,9 +232,9 @@ def replay(path: Path, *, suite: Path, target_name: str = "reference", base_url:
                 body["model"] = endpoint.model  # the target decides the model id, as in `run`
             async with Client(endpoint.base_url, endpoint.api_key) as client:
                 exchange = await client.send(wire.protocol, body, stream=case.stream, is_content=wire.is_content)
-            return exchange, wire, endpoint.base_url
+            return exchange, wire
 
-    exchange, wire, url = asyncio.run(send())
+    exchange, wire = asyncio.run(send())
     if exchange.error and exchange.error.kind in ("connect-error", "connect-timeout"):
         raise SetupError(f"cannot reach the target: {exchange.url}: {exchange.error}")
     if exchange.status in (401, 403):

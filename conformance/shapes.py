@@ -20,7 +20,12 @@ import json
 from typing import Any
 
 from syrupy.extensions.json import JSONSnapshotExtension
-from syrupy.types import PropertyFilter, PropertyMatcher, SerializableData, SerializedData
+from syrupy.types import (
+    PropertyFilter,
+    PropertyMatcher,
+    SerializableData,
+    SerializedData,
+)
 
 from conformance.transport.client import Exchange
 

@@ -27,6 +27,7 @@ def open_target(target: Target, contract: Contract, *, base_url: str | None = No
                 api_key_env: str | None = None, model: str | None = None,
                 faults: list[str] | None = None) -> Iterator[Endpoint]:
     """Resolve a target to an `Endpoint`, starting (and finally stopping) the reference server."""
+    requested_model = model
     model = model or target.model or contract.model
     if base_url:  # --base-url: any compatible server; keyless unless --api-key-env names one
         key = secrets.from_env(api_key_env, required=True) if api_key_env else None
@@ -42,6 +43,15 @@ def open_target(target: Target, contract: Contract, *, base_url: str | None = No
         key_env = api_key_env or target.api_key_env
         key = secrets.from_env(key_env, required=True) if key_env else None
         yield Endpoint(target.name, target.base_url, key, model)
+        return
+    if target.server == "llamacpp":
+        from conformance import llamacpp
+
+        settings = llamacpp.Settings.from_mapping(target.settings, f"{target.source}: settings")
+        with llamacpp.running_server(settings, key_env=target.api_key_env) as (server, served_model):
+            # llama.cpp answers to the name it serves under, not the contract's model id.
+            yield Endpoint(target.name, server.base_url, server.key,
+                           requested_model or target.model or served_model)
         return
     # The reference server: a key from the environment if set, else a throwaway one, so the
     # run still exercises authentication.

@@ -7,6 +7,7 @@ from typing import Iterable
 import httpx
 import pytest
 
+from conformance.generation.strategies import use_profile
 from conformance.runner import plan, run_plan
 from conformance.selection import compile_selection
 from conformance.secrets import Secret
@@ -20,13 +21,23 @@ from conformance.verdicts import Result
 TEST_KEY = "test-key-0123456789"
 
 
+@pytest.fixture(autouse=True)
+def _failures_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Property checks save every failing case; tests must not litter the checkout's reports/.
+    monkeypatch.setenv("CONFORMANCE_FAILURES_DIR", str(tmp_path_factory.mktemp("failures")))
+
+
 @pytest.fixture(scope="session")
 def contract() -> Contract:
     return load_contract(DEFAULT_CONTRACT)
 
 
-def run_checks(contract: Contract, select: str | None = None, faults: Iterable[str] = ()) -> list[Result]:
-    """Run the catalogue in-process against a reference server with `faults` switched on."""
+def run_checks(contract: Contract, select: str | None = None, faults: Iterable[str] = (),
+               profile: str = "ci") -> list[Result]:
+    """Run the catalogue in-process against a reference server with `faults` switched on.
+
+    `profile` is the hypothesis profile of the property checks (`live` draws fewer requests).
+    """
     app = create_app(contract, api_key=TEST_KEY, faults=Faults.parse(list(faults)))
     results: list[Result] = []
 
@@ -35,5 +46,6 @@ def run_checks(contract: Contract, select: str | None = None, faults: Iterable[s
         async with Client("http://reference/v1", Secret(TEST_KEY, "test"), transport=transport) as client:
             await run_plan(plan(contract, client, compile_selection(select)), results.append)
 
-    asyncio.run(go())
+    with use_profile(profile):
+        asyncio.run(go())
     return results

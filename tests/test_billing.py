@@ -70,7 +70,7 @@ def test_cli_refuses_a_run_over_budget(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_cli_reports_the_cost(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "--report-dir", str(tmp_path), "-k", "response_shape", "--no-color"]) == 0
+    assert main(["run", "--report-dir", str(tmp_path), "-k", "response_shape and chat", "--no-color"]) == 0
     cost = json.loads((tmp_path / "report.json").read_text())["run"]["cost"]
     # The preflight and the one shape request: two successful messages.
     assert cost["billed_messages"] == 2 and cost["spent_usd"] == pytest.approx(0.06)

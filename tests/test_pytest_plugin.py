@@ -5,6 +5,7 @@ loaded as a user loads it, and the repo's own session never sees a contract item
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
@@ -12,13 +13,18 @@ import socket
 import textwrap
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conformance.cli import main as conformance_main
+from conformance.generation.ranges import boundary_values
+from conformance.runner import Plan, plan
+from conformance.selection import compile_selection
 from conformance.suite.loader import DEFAULT_CONTRACT, SUITES_DIR
 from conformance.suite.model import Contract
-from conformance.verdicts import Status
+from conformance.transport.client import Client
+from conformance.verdicts import Result, Status
 from tests.conftest import run_checks
 
 pytest_plugins = ["pytester"]
@@ -31,10 +37,6 @@ _SUMMARY_LINE = re.compile(r"^(PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (\S+?)(?
 def _names(output: str, outcome: str) -> Counter[str]:
     """Test names (the part after ``::``) with `outcome` in pytest's ``-rA`` short summary."""
     return Counter(node.split("::", 1)[1] for word, node in _SUMMARY_LINE.findall(output) if word == outcome)
-
-
-def _collected(output: str) -> list[str]:
-    return [line.split("::", 1)[1] for line in output.splitlines() if "::" in line]
 
 
 def test_counts_and_ids_match_conformance_run(pytester: pytest.Pytester, tmp_path: Path,
@@ -52,6 +54,7 @@ def test_counts_and_ids_match_conformance_run(pytester: pytest.Pytester, tmp_pat
     assert outcomes.get("failed", 0) == expected["failed"] + expected["xpassed"]
     assert outcomes.get("skipped", 0) == expected["skipped"]
     assert outcomes.get("errors", 0) == expected["error"]
+    assert outcomes.get("xfailed", 0) == expected["xfailed"]
     assert sum(outcomes.get(k, 0) for k in ("passed", "failed", "skipped", "errors", "xfailed")) == expected["total"]
     # Id for id: each runner result is the pytest item of the same name, with the same verdict
     # (skips are left out: pytest's summary lists them by reason, not by name).
@@ -62,46 +65,59 @@ def test_counts_and_ids_match_conformance_run(pytester: pytest.Pytester, tmp_pat
 
 def test_reference_fault_fails_exactly_the_temperature_cases(pytester: pytest.Pytester, contract: Contract) -> None:
     fault = "accept_out_of_range:temperature"
-    expected = {r.id for r in run_checks(contract, "chat_completions", [fault]) if r.status is Status.FAILED}
-    assert expected and all("temperature" in name for name in expected)
+    out_of_range = {f"parameter_ranges[chat_completions-{b.id}]"
+                    for b in boundary_values(contract.parameters["temperature"])
+                    if not b.accept and isinstance(b.value, (int, float)) and not isinstance(b.value, bool)}
 
     result = pytester.runpytest_subprocess(CONTRACT, "-k", "chat_completions", "--reference-fault", fault,
                                            *PLUGIN, "-rf")
 
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    assert set(_names(result.stdout.str(), "FAILED")) == expected
-    # The failure shows the rule and the finding, not a traceback into the harness.
+    failed = set(_names(result.stdout.str(), "FAILED"))
+    assert out_of_range and out_of_range <= failed
+    # Nothing else is the fault's doing: any failure not about temperature fails on a clean
+    # server as well (none, while the catalogue and the reference server agree).
+    others = {name for name in failed if "temperature" not in name}
+    if others:
+        clean = run_checks(contract, " or ".join(sorted(others)))
+        assert others <= {r.id for r in clean if r.status is Status.FAILED}
+    # A failure shows the finding and the rule, not a traceback into the harness.
     output = result.stdout.str()
-    assert "rule: Each documented parameter accepts its boundary values" in output
     assert "must be rejected with 400, but was accepted" in output
+    assert "rule: Each documented parameter accepts its boundary values" in output
     assert "Traceback" not in output and "pytest_plugin.py" not in output
 
 
-def test_markers_select_by_category_and_endpoint(pytester: pytest.Pytester, contract: Contract) -> None:
-    expected = [r.id for r in run_checks(contract, "parameter_ranges")]
-
-    by_category = pytester.runpytest_subprocess(CONTRACT, "-m", "ranges", "--collect-only", "--verbosity=-1",
-                                                "--strict-markers", *PLUGIN)
-    by_both = pytester.runpytest_subprocess(CONTRACT, "-m", "ranges and not chat_completions", "--collect-only",
-                                            "--verbosity=-1", "--strict-markers", *PLUGIN)
-
-    assert by_category.ret == pytest.ExitCode.OK
-    assert _collected(by_category.stdout.str()) == expected
-    others = _collected(by_both.stdout.str())
-    assert others == [name for name in expected if "[chat_completions" not in name]
-    assert others and len(others) < len(expected)
-
-
-def test_only_contract_files_are_collected_and_collection_sends_nothing(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The live target with no key: opening it would be a usage error, so exit code 0 proves
-    # that --collect-only never opened it (and never spent a request).
+def test_markers_select_and_collection_sends_nothing(pytester: pytest.Pytester, contract: Contract,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # Collected from the suites directory: protocol and target files are passed over. The live
+    # target with no key would be a usage error if opened, so exit code 0 also proves that
+    # --collect-only never opened it (and never spent a request).
     monkeypatch.delenv("EMPIRIOLABS_API_KEY", raising=False)
-    result = pytester.runpytest_subprocess(str(SUITES_DIR), "--collect-only", "--verbosity=-1", "--target", "live", *PLUGIN)
+    result = pytester.runpytest_subprocess(str(SUITES_DIR), "-m", "ranges and not chat_completions",
+                                           "--collect-only", "--verbosity=-1", "--strict-markers",
+                                           "--target", "live", *PLUGIN)
 
     assert result.ret == pytest.ExitCode.OK
-    files = {line.split("::", 1)[0] for line in result.stdout.lines if "::" in line}
-    assert files == {"suites/gemma-4-e4b.yaml"}  # not suites/protocols/*.yaml, not suites/targets/*.yaml
+    nodes = [line for line in result.stdout.lines if "::" in line]
+    files = {node.split("::", 1)[0] for node in nodes}
+    assert "suites/gemma-4-e4b.yaml" in files
+    assert not any(f.startswith(("suites/protocols/", "suites/targets/")) for f in files)
+    nodes = [node for node in nodes if node.startswith("suites/gemma-4-e4b.yaml::")]
+    expected = [_result_id(p.spec.name, p.endpoint, case) for p, cases in _plan(contract)
+                if p.spec.category == "ranges" and p.endpoint != "chat_completions" for case in cases]
+    assert expected and [node.split("::", 1)[1] for node in nodes] == expected
+
+
+def _plan(contract: Contract) -> list[tuple[Plan, list[Any]]]:
+    async def go() -> list[tuple[Plan, list[Any]]]:
+        async with Client("http://unused.invalid/v1", None) as client:  # drawing up a plan sends nothing
+            return plan(contract, client, compile_selection(None))
+    return asyncio.run(go())
+
+
+def _result_id(check: str, endpoint: str, case: Any) -> str:
+    return Result(check=check, endpoint=endpoint, case=getattr(case, "id", "") or "", status=Status.PASSED).id
 
 
 def test_unreachable_target_is_one_usage_error(pytester: pytest.Pytester) -> None:
@@ -118,7 +134,8 @@ def test_unreachable_target_is_one_usage_error(pytester: pytest.Pytester) -> Non
 
 
 def test_each_verdict_maps_to_its_pytest_outcome(pytester: pytest.Pytester) -> None:
-    # A copy of the suites with a conftest that registers one check per verdict.
+    # A copy of the suites with a conftest that registers one check per verdict, and a target
+    # that expects two of them to diverge: one does (xfail), one does not (strict xpass).
     shutil.copytree(SUITES_DIR, pytester.path / "suites")
     pytester.makeconftest(textwrap.dedent('''
         from conformance.checks import CheckFailed, CheckSkipped, check
@@ -142,17 +159,37 @@ def test_each_verdict_maps_to_its_pytest_outcome(pytester: pytest.Pytester) -> N
         @check(category="errors")
         async def zz_passes(probe):
             """Rule of the passing check."""
+
+        @check(category="errors")
+        async def zz_known_failure(probe):
+            """Rule of a check the target is known to fail."""
+            raise CheckFailed("known to differ")
+
+        @check(category="errors")
+        async def zz_known_but_passes(probe):
+            """Rule of a check the target was known to fail."""
+    '''))
+    target = pytester.path / "diverging.yaml"
+    target.write_text(textwrap.dedent('''
+        kind: target
+        name: diverging
+        server: reference
+        expected_divergences:
+          - {check: zz_known_failure, endpoint: chat_completions, reason: "a known difference"}
+          - {check: zz_known_but_passes, endpoint: chat_completions, reason: "a fixed difference"}
     '''))
 
-    result = pytester.runpytest_subprocess("suites/gemma-4-e4b.yaml", "-k", "zz_ and chat_completions", *PLUGIN,
-                                           "-rA")
+    result = pytester.runpytest_subprocess("suites/gemma-4-e4b.yaml", "-k", "zz_ and chat_completions",
+                                           "--target", str(target), *PLUGIN, "-rA")
 
-    result.assert_outcomes(passed=1, failed=1, skipped=1, errors=1)
+    result.assert_outcomes(passed=1, failed=2, skipped=1, errors=1, xfailed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     output = result.stdout.str()
     result.stdout.fnmatch_lines(["*ERROR at call of zz_errs*", "read-timeout: no data for 60s",
-                                 "rule: Rule of the erring check.",
-                                 "*zz_fails*", "the answer was wrong", "rule: Rule of the failing check."])
-    assert "not applicable here" in output
+                                 "rule: Rule of the erring check."])
+    result.stdout.fnmatch_lines(["*zz_fails*", "the answer was wrong", "rule: Rule of the failing check."])
+    result.stdout.fnmatch_lines(["*zz_known_but_passes*", "expected divergence did not occur: a fixed difference"])
     assert "ERROR suites/gemma-4-e4b.yaml::zz_errs[chat_completions]" in output
+    assert "SKIPPED [1] suites/gemma-4-e4b.yaml: not applicable here" in output
+    assert "a known difference" in output
     assert "Traceback" not in output

@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from hypothesis import Verbosity, given, settings
 from hypothesis import strategies as st
@@ -31,7 +32,7 @@ from conformance.checks.failures import CheckFailed
 from conformance.checks.probe import PROMPT, Probe
 from conformance.checks.registry import Case, check
 from conformance.generation import strategies
-from conformance.protocols.base import ChatRequest, Turn
+from conformance.protocols.base import ChatRequest
 from conformance.replay import Expectation, FailureCase, observed, save_failure
 from conformance.suite.model import Contract
 from conformance.transport.client import Exchange
@@ -126,8 +127,8 @@ def _find(exc: BaseException) -> _Found | None:
 
 def _search_settings(scope: str) -> settings:
     base = strategies.active_settings()
-    overlay: dict[str, Any] = dict(deadline=None, verbosity=Verbosity.quiet, report_multiple_bugs=False,
-                                   print_blob=False)
+    overlay: dict[str, Any] = {"deadline": None, "verbosity": Verbosity.quiet, "report_multiple_bugs": False,
+                               "print_blob": False}
     if base.database is not None:
         overlay["database"] = _Scoped(base.database, scope)
     return settings(base, **overlay)
@@ -155,6 +156,11 @@ async def _explore(probe: Probe, scope: str, examples: st.SearchStrategy[Any],
             raise
     if search.aborted is not None:
         raise search.aborted
+    if found is not None:
+        # The report shows the last exchange of a case: make it the failing one (a remembered
+        # answer is not sent again, so the last one sent may be a passing shrink attempt).
+        log = probe.exchanges
+        log.append(log.pop(next(i for i, e in enumerate(log) if e is found.exchange)))
     return found, search
 
 

@@ -5,7 +5,9 @@ strategies explore the whole space the contract describes:
 
 - `valid_params(contract, endpoint)`: dicts (canonical names) of values inside every range,
   enum and type the endpoint offers, with each parameter's `requires` satisfied. `max_tokens`
-  never exceeds the contract's `probe_max_tokens`: on the live endpoint every answer is billed.
+  never exceeds the contract's `probe_max_tokens` (answers are billed and take time); `stop`
+  is a short string or up to `max_items` of them; `tools` is the one fixed example tool
+  (`conformance.generation.ranges.EXAMPLE_TOOL`, spelled per endpoint by the protocol adapter).
 - `invalid_value(param)` / `invalid_param(contract, endpoint)`: values the contract forbids —
   out of range on either side (floats and huge integers), the wrong JSON type, outside the
   enum, a list too long. Never JSON null: servers (the reference one included) read null as
@@ -14,9 +16,10 @@ strategies explore the whole space the contract describes:
 
 Profiles, registered with hypothesis under these names (`--hypothesis-profile` on `conformance run`):
 
-- ``ci``: derandomized (the same requests on every run), 25 examples per case, shrinking.
+- ``ci``: derandomized (the same requests on every run), 25 examples per case, then at most
+  100 more requests to shrink a failure.
 - ``live``: derandomized, 5 examples per case and no shrinking, since each request to the
-  provider may be billed.
+  provider may be billed (`conformance run --target live` picks it unless told otherwise).
 - ``thorough``: 200 random examples per case; failures are remembered in the example database
   under ``.hypothesis/conformance`` and tried first on the next run.
 
@@ -33,13 +36,14 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.errors import InvalidArgument
 
 from conformance.errors import SetupError
 from conformance.generation.ranges import EXAMPLE_TOOL
 from conformance.suite.model import Contract, Parameter
 
 __all__ = [
-    "DEFAULT_PROFILE", "EXAMPLE_DATABASE_DIR", "PROFILES", "active_profile", "active_settings",
+    "DEFAULT_PROFILE", "EXAMPLE_DATABASE_DIR", "PROFILES", "ProfileChoice", "active_profile", "active_settings",
     "chat_prompts", "invalid_param", "invalid_value", "request_budget",
     "use_profile", "valid_params", "valid_value",
 ]
@@ -52,11 +56,11 @@ DEFAULT_PROFILE = "ci"
 _SEARCH_PHASES = (Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink)
 
 PROFILES: dict[str, dict[str, Any]] = {
-    "ci": dict(derandomize=True, max_examples=25, deadline=None, database=None, phases=_SEARCH_PHASES),
-    "live": dict(derandomize=True, max_examples=5, deadline=None, database=None,
-                 phases=(Phase.explicit, Phase.generate)),
-    "thorough": dict(max_examples=200, deadline=None, phases=_SEARCH_PHASES,
-                     database=DirectoryBasedExampleDatabase(EXAMPLE_DATABASE_DIR)),
+    "ci": {"derandomize": True, "max_examples": 25, "deadline": None, "database": None, "phases": _SEARCH_PHASES},
+    "live": {"derandomize": True, "max_examples": 5, "deadline": None, "database": None,
+             "phases": (Phase.explicit, Phase.generate)},
+    "thorough": {"max_examples": 200, "deadline": None, "phases": _SEARCH_PHASES,
+                 "database": DirectoryBasedExampleDatabase(EXAMPLE_DATABASE_DIR)},
 }
 for _name, _options in PROFILES.items():
     settings.register_profile(_name, suppress_health_check=list(HealthCheck), print_blob=False, **_options)
@@ -69,19 +73,39 @@ _DEFAULT_SHRINK_REQUESTS = 100
 _active = DEFAULT_PROFILE
 
 
-def use_profile(name: str) -> settings:
-    """Make `name` the profile the property checks draw under; SetupError if unknown.
+class ProfileChoice:
+    """What `use_profile` returns: the chosen settings, and (as a context manager) the way back."""
 
-    Only the checks follow it: hypothesis's global default (used by ordinary @given tests,
-    such as this harness's own) is left alone.
+    def __init__(self, name: str, previous: str):
+        self.name, self.previous = name, previous
+
+    @property
+    def settings(self) -> settings:
+        return settings.get_profile(self.name)
+
+    def __enter__(self) -> ProfileChoice:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _active
+        _active = self.previous
+
+
+def use_profile(name: str) -> ProfileChoice:
+    """Make `name` the profile the property checks draw under, now; SetupError if unknown.
+
+    Used in a `with` block, the previous profile comes back at its end. Only the checks
+    follow this choice: hypothesis's global default (which ordinary @given tests use, such
+    as this harness's own) is left alone.
     """
     global _active
     try:
-        chosen = settings.get_profile(name)
-    except Exception:  # hypothesis raises InvalidArgument; say it the harness's way
+        settings.get_profile(name)
+    except InvalidArgument:
         raise SetupError(f"unknown hypothesis profile {name!r}; known: {', '.join(PROFILES)}") from None
+    choice = ProfileChoice(name, _active)
     _active = name
-    return chosen
+    return choice
 
 
 def active_profile() -> str:
@@ -156,22 +180,52 @@ def valid_value(param: Parameter, contract: Contract, endpoint: str) -> st.Searc
     raise ValueError(f"parameter {param.name}: no strategy for type {param.type!r}")
 
 
-def _satisfy_requires(params: dict[str, Any], contract: Contract, endpoint: str) -> dict[str, Any]:
-    out = dict(params)
-    for name in params:
-        for other, expected in contract.parameters[name].requires.items():
-            # A condition on a parameter the endpoint does not offer cannot be stated there
-            # (top_logprobs on /v1/responses has no logprobs switch): servers do not ask for it.
-            if contract.parameters[other].binding(endpoint).supported:
-                out[other] = expected
-    return out
+def _conditions(param: Parameter, contract: Contract, endpoint: str) -> dict[str, Any]:
+    # A condition on a parameter the endpoint does not offer cannot be stated there
+    # (top_logprobs on /v1/responses has no logprobs switch): servers do not ask for it.
+    return {other: expected for other, expected in param.requires.items()
+            if contract.parameters[other].binding(endpoint).supported}
+
+
+def _met(conditions: dict[str, Any], params: dict[str, Any], contract: Contract) -> bool:
+    for other, expected in conditions.items():
+        other_param = contract.parameters[other]
+        if params.get(other, other_param.default if other_param.has_default else None) != expected:
+            return False
+    return True
+
+
+# Whether to include an optional parameter. Three in four: with few examples (the ci and live
+# profiles draw 25 and 5) each request should combine many parameters, yet 0, the value
+# hypothesis shrinks towards, still means "left out", so a minimal failure keeps only what it needs.
+_INCLUDED = st.integers(min_value=0, max_value=3).map(bool)
 
 
 def valid_params(contract: Contract, endpoint: str) -> st.SearchStrategy[dict[str, Any]]:
-    """Any subset of the endpoint's parameters, each with a valid value, `requires` satisfied."""
-    optional = {p.name: valid_value(p, contract, endpoint) for p in contract.supported_parameters(endpoint)}
-    return st.fixed_dictionaries({}, optional=optional).map(
-        lambda params: _satisfy_requires(params, contract, endpoint))
+    """Any subset of the endpoint's parameters, each with a valid value, `requires` satisfied.
+
+    A parameter with a condition (top_logprobs needs logprobs true) is drawn only once the
+    parameters drawn before it satisfy the condition, rather than forcing them afterwards:
+    shrinking can then drop it on its own.
+    """
+    supported = contract.supported_parameters(endpoint)
+    values = {p.name: valid_value(p, contract, endpoint) for p in supported}
+    conditions = {p.name: _conditions(p, contract, endpoint) for p in supported}
+
+    @st.composite
+    def params(draw: st.DrawFn) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        waiting = list(values)
+        while True:
+            ready = [n for n in waiting if _met(conditions[n], out, contract)]
+            if not ready:
+                return out
+            for name in ready:
+                if draw(_INCLUDED):
+                    out[name] = draw(values[name])
+            waiting = [n for n in waiting if n not in ready]
+
+    return params()
 
 
 # ----------------------------------------------------------------------------- invalid values

@@ -2,6 +2,8 @@
 
 Every answer to bad input is a 4xx in the protocol's own error shape; an unexpected
 exception becomes a bare 500 whose body reveals nothing (the traceback goes to the log).
+Besides the three chat endpoints and ``/v1/models``, ``GET /v1/conformance/ledger`` reports
+what the server has billed (a reference-server-only extension, `conformance.server.billing`).
 """
 from __future__ import annotations
 
@@ -18,8 +20,14 @@ from starlette.routing import Route
 
 from conformance.server import chat_completions, messages, responses
 from conformance.server.billing import Ledger
-from conformance.server.errors import Family, RequestRejected, error_response, internal_error_response
+from conformance.server.errors import (
+    Family,
+    RequestRejected,
+    error_response,
+    internal_error_response,
+)
 from conformance.server.faults import FAULTS_HEADER, Faults
+from conformance.server.latency import LatencyModel
 from conformance.server.state import ServerState
 from conformance.suite.model import Contract
 
@@ -105,10 +113,19 @@ async def retrieve_model(request: Request, state: ServerState, faults: Faults) -
     return JSONResponse(_model_object(state))
 
 
-def create_app(contract: Contract, *, api_key: str | None = None, faults: Faults | None = None) -> Starlette:
-    """The reference server for `contract`. With `api_key` None every request is accepted."""
+async def ledger(request: Request, state: ServerState, faults: Faults) -> Response:
+    return JSONResponse(state.ledger.as_json())
+
+
+def create_app(contract: Contract, *, api_key: str | _Revealable | None = None, faults: Faults | None = None,
+               latency: LatencyModel | None = None) -> Starlette:
+    """The reference server for `contract`. With `api_key` None every request is accepted.
+
+    `latency` paces every answer (time to first token, per-token delay, jitter); the default
+    never sleeps.
+    """
     state = ServerState(contract=contract, faults=faults or Faults(), ledger=Ledger(contract.pricing),
-                        api_key=_key_text(api_key))
+                        api_key=_key_text(api_key), latency=latency or LatencyModel())
     routes = [
         Route("/v1/chat/completions", _endpoint(state, "openai", chat_completions.create_chat_completion),
               methods=["POST"]),
@@ -116,6 +133,7 @@ def create_app(contract: Contract, *, api_key: str | None = None, faults: Faults
         Route("/v1/messages", _endpoint(state, "anthropic", messages.create_message), methods=["POST"]),
         Route("/v1/models", _endpoint(state, "openai", list_models), methods=["GET"]),
         Route("/v1/models/{model:path}", _endpoint(state, "openai", retrieve_model), methods=["GET"]),
+        Route("/v1/conformance/ledger", _endpoint(state, "openai", ledger), methods=["GET"]),
     ]
 
     async def http_error(request: Request, exc: Exception) -> Response:

@@ -1,82 +1,104 @@
 """POST /v1/chat/completions: the OpenAI Chat Completions wire format (WIRE.md §A).
 
-Only the protocol lives here: how chat messages are spelled, and how a neutral
-`Generation` becomes a ``chat.completion`` body or a ``chat.completion.chunk`` stream.
-Validation, generation, token counting, faults and billing are shared with the other
-endpoints.
+Only the protocol lives here: how chat messages, tools, ``tool_choice`` and ``response_format``
+are spelled, and how a neutral `Answer` becomes a ``chat.completion`` body or a
+``chat.completion.chunk`` stream. A tool call is ``message.tool_calls`` with ``content: null``
+and finish_reason ``tool_calls``; streamed, its first fragment carries index, id, type and name,
+and the arguments follow in several fragments. A ``tool`` message must answer a call an earlier
+assistant message made. Validation, generation, token counting, faults, latency and billing are
+shared with the other endpoints (`conformance.server.completion`).
 """
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
+from conformance.server.completion import (
+    STREAM_MEDIA_TYPE,
+    Answer,
+    CallBook,
+    Dialect,
+    Frame,
+    PartReader,
+    canonical_arguments,
+    deliver,
+    generate_answer,
+    image_field,
+    read_content,
+    read_parallel_flag,
+    read_stream_flag,
+    require_object,
+    require_string,
+    sse_frame,
+    text_field,
+)
 from conformance.server.errors import RequestRejected
-from conformance.server.distortions import distort, stall
 from conformance.server.faults import Faults
-from conformance.server.generator import Generation, Token, generate
+from conformance.server.generator import Token
 from conformance.server.state import ServerState, new_id
+from conformance.server.structured import parse_response_format_chat
+from conformance.server.tools import (
+    CHAT_CALL_PREFIX,
+    parse_openai_tool_choice,
+    parse_openai_tools,
+)
 from conformance.server.validation import (
+    CalledTool,
     Conversation,
     Message,
-    ValidatedRequest,
     describe,
     parse_json_body,
     validate_request,
 )
 
 ENDPOINT = "chat_completions"
+DIALECT = Dialect(ENDPOINT, "chatcmpl-", CHAT_CALL_PREFIX, "response_format")
 ROLES = ("system", "developer", "user", "assistant", "tool")
-# Which content part types each role may send; images are accepted and (for now) not looked at.
-_PART_TYPES: dict[str, tuple[str, ...]] = {
-    "system": ("text",), "developer": ("text",), "tool": ("text",),
-    "user": ("text", "image_url"), "assistant": ("text", "refusal"),
-}
-_FINISH = {"stop": "stop", "stop_sequence": "stop", "length": "length"}
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+IMAGE_DETAILS = ("auto", "low", "high", "original")
+_FINISH = {"stop": "stop", "stop_sequence": "stop", "length": "length", "tool_calls": "tool_calls"}
 
 
 # ----------------------------------------------------------------------------- request side
 
 
-def _content_text(content: Any, role: str, where: str) -> str:
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list) or not content:
-        raise RequestRejected(400, f"{where}: expected a string or a non-empty array of content parts, "
-                                   f"got {describe(content)}", where, "invalid_type")
-    texts: list[str] = []
-    allowed = _PART_TYPES[role]
-    for j, part in enumerate(content):
-        here = f"{where}[{j}]"
-        if not isinstance(part, Mapping):
-            raise RequestRejected(400, f"{here}: expected a content part object, got {describe(part)}", here,
-                                  "invalid_type")
-        kind = part.get("type")
-        if kind not in allowed:
-            raise RequestRejected(400, f"{here}.type: {describe(kind)} is not one of {', '.join(allowed)} "
-                                       f"for role {role}", f"{here}.type", "invalid_value")
-        field = {"text": "text", "refusal": "refusal"}.get(kind)
-        if field is not None:
-            if not isinstance(part.get(field), str):
-                raise RequestRejected(400, f"{here}.{field}: expected a string, got {describe(part.get(field))}",
-                                      f"{here}.{field}", "invalid_type")
-            texts.append(part[field])
-        else:
-            image = part.get("image_url")
-            if not isinstance(image, Mapping) or not isinstance(image.get("url"), str):
-                raise RequestRejected(400, f"{here}.image_url: expected an object with a string url, "
-                                           f"got {describe(image)}", f"{here}.image_url", "invalid_type")
-    return "\n".join(texts)
+def _image_url(part: Mapping[str, Any], where: str) -> tuple[Any, str]:
+    image = part.get("image_url")
+    if not isinstance(image, Mapping) or not isinstance(image.get("url"), str):
+        raise RequestRejected(400, f"{where}.image_url: expected an object with a string url, got {describe(image)}",
+                              f"{where}.image_url", "invalid_type")
+    detail = image.get("detail")
+    if detail is not None and detail not in IMAGE_DETAILS:
+        raise RequestRejected(400, f"{where}.image_url.detail: {describe(detail)} is not one of "
+                                   f"{', '.join(IMAGE_DETAILS)}", f"{where}.image_url.detail", "invalid_value")
+    return image["url"], f"{where}.image_url.url"
 
 
-def _message(raw: Any, i: int) -> Message:
+_TEXT: dict[str, PartReader] = {"text": text_field("text")}
+# Which content parts each role may send: images only on user turns.
+_PARTS: dict[str, dict[str, PartReader]] = {
+    "system": _TEXT, "developer": _TEXT, "tool": _TEXT,
+    "user": {**_TEXT, "image_url": image_field(_image_url)},
+    "assistant": {**_TEXT, "refusal": text_field("refusal")},
+}
+
+
+def _called_tool(raw: Any, where: str) -> CalledTool:
+    if not isinstance(raw, Mapping):
+        raise RequestRejected(400, f"{where}: expected a tool call object, got {describe(raw)}", where, "invalid_type")
+    if raw.get("type", "function") != "function":
+        raise RequestRejected(400, f"{where}.type: {describe(raw.get('type'))} is not 'function'", f"{where}.type",
+                              "invalid_value")
+    function = require_object(raw, "function", where)
+    arguments = require_string(function, "arguments", f"{where}.function")
+    return CalledTool(require_string(raw, "id", where), require_string(function, "name", f"{where}.function"),
+                      canonical_arguments(arguments))
+
+
+def _message(raw: Any, i: int, book: CallBook) -> Message:
     where = f"messages[{i}]"
     if not isinstance(raw, Mapping):
         raise RequestRejected(400, f"{where}: expected a message object, got {describe(raw)}", where, "invalid_type")
@@ -89,7 +111,6 @@ def _message(raw: Any, i: int) -> Message:
         raise RequestRejected(400, f"{where}.name: expected a string, got {describe(name)}", f"{where}.name",
                               "invalid_type")
     content = raw.get("content")
-    texts: list[str] = []
     if role == "assistant":
         calls = raw.get("tool_calls")
         if calls is not None and not isinstance(calls, list):
@@ -98,26 +119,39 @@ def _message(raw: Any, i: int) -> Message:
         if content is None and not calls:
             raise RequestRejected(400, f"{where}.content: required unless tool_calls is given",
                                   f"{where}.content", "missing_required_parameter")
-        if content is not None:
-            texts.append(_content_text(content, role, f"{where}.content"))
-        for call in calls or ():
-            function = call.get("function") if isinstance(call, Mapping) else None
-            if isinstance(function, Mapping):
-                # The call's name and arguments are prompt text the model reads back.
-                texts.extend(v for v in (function.get("name"), function.get("arguments")) if isinstance(v, str))
-    else:
-        if content is None:
-            raise RequestRejected(400, f"{where}.content: required for role {role}", f"{where}.content",
-                                  "missing_required_parameter")
-        texts.append(_content_text(content, role, f"{where}.content"))
-    if role == "tool" and not isinstance(raw.get("tool_call_id"), str):
-        raise RequestRejected(400, f"{where}.tool_call_id: required string for role tool",
-                              f"{where}.tool_call_id", "missing_required_parameter")
-    return Message(role, "\n".join(texts))
+        called = tuple(_called_tool(c, f"{where}.tool_calls[{k}]") for k, c in enumerate(calls or ()))
+        book.called(c.id for c in called)
+        text = "" if content is None else read_content(content, f"{where}.content", _PARTS[role]).text
+        return Message(role, text, tool_calls=called)
+    if content is None:
+        raise RequestRejected(400, f"{where}.content: required for role {role}", f"{where}.content",
+                              "missing_required_parameter")
+    read = read_content(content, f"{where}.content", _PARTS[role])
+    if role == "tool":
+        book.answer(require_string(raw, "tool_call_id", where), f"{where}.tool_call_id",
+                    "an earlier assistant message")
+    return Message(role, read.text, read.images)
+
+
+def _include_usage(body: Mapping[str, Any], stream: bool) -> bool:
+    options = body.get("stream_options")
+    if options is None:
+        return False
+    if not stream:
+        raise RequestRejected(400, "stream_options: only allowed when stream is true", "stream_options",
+                              "invalid_value")
+    if not isinstance(options, Mapping):
+        raise RequestRejected(400, f"stream_options: expected an object, got {describe(options)}",
+                              "stream_options", "invalid_type")
+    flag = options.get("include_usage")
+    if flag is not None and not isinstance(flag, bool):
+        raise RequestRejected(400, f"stream_options.include_usage: expected a boolean, got {describe(flag)}",
+                              "stream_options.include_usage", "invalid_type")
+    return bool(flag)
 
 
 def read_conversation(body: Mapping[str, Any]) -> Conversation:
-    """The Chat Completions spelling of messages and streaming options."""
+    """The Chat Completions spelling of messages, tools, output format and streaming options."""
     messages = body.get("messages")
     if messages is None:
         raise RequestRejected(400, "messages: you must provide a messages parameter", "messages",
@@ -129,56 +163,48 @@ def read_conversation(body: Mapping[str, Any]) -> Conversation:
     if n is not None and (isinstance(n, bool) or n != 1):
         # One choice is all the reference server produces; more would break len(choices) == n.
         raise RequestRejected(400, f"n: only 1 is supported, got {describe(n)}", "n", "unsupported_value")
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise RequestRejected(400, f"stream: expected a boolean, got {describe(stream)}", "stream", "invalid_type")
-    options = body.get("stream_options")
-    include_usage = False
-    if options is not None:
-        if not stream:
-            raise RequestRejected(400, "stream_options: only allowed when stream is true", "stream_options",
-                                  "invalid_value")
-        if not isinstance(options, Mapping):
-            raise RequestRejected(400, f"stream_options: expected an object, got {describe(options)}",
-                                  "stream_options", "invalid_type")
-        flag = options.get("include_usage")
-        if flag is not None and not isinstance(flag, bool):
-            raise RequestRejected(400, f"stream_options.include_usage: expected a boolean, got {describe(flag)}",
-                                  "stream_options.include_usage", "invalid_type")
-        include_usage = bool(flag)
-    return Conversation(tuple(_message(m, i) for i, m in enumerate(messages)), bool(stream), include_usage)
+    read_parallel_flag(body)
+    stream = read_stream_flag(body)
+    book = CallBook()
+    turns = tuple(_message(m, i, book) for i, m in enumerate(messages))
+    tools = tuple(parse_openai_tools(body.get("tools")))
+    return Conversation(turns, stream, _include_usage(body, stream), tools=tools,
+                        tool_choice=parse_openai_tool_choice(body.get("tool_choice"), tools),
+                        output_format=parse_response_format_chat(body.get("response_format")))
 
 
 # ----------------------------------------------------------------------------- response side
 
 
 @dataclass(frozen=True)
-class Completion:
-    """One validated request with its generation: everything a response body is made of."""
+class ChatAnswer:
+    """An `Answer` in the Chat Completions vocabulary."""
 
-    id: str
-    created: int
-    model: str
+    answer: Answer
     system_fingerprint: str
-    request: ValidatedRequest
-    generation: Generation
-    faults: Faults
 
     @property
     def finish_reason(self) -> str:
-        return _FINISH[self.generation.finish_reason]
+        return _FINISH[self.answer.generation.finish_reason]
+
+    @property
+    def content(self) -> str | None:
+        # A tool call answers with no text at all: null, not "" (WIRE.md A.6).
+        a = self.answer
+        return None if a.tool_call is not None and not a.generation.answer else a.generation.text
 
     def usage(self) -> dict[str, Any]:
-        prompt, completion = self.request.prompt_tokens, self.generation.completion_tokens
-        total = prompt + completion + (1 if "bad_usage_total" in self.faults else 0)
-        reasoning = 0 if "reasoning_tokens_uncounted" in self.faults else self.generation.reasoning_tokens
+        a = self.answer
+        prompt, completion = a.input_tokens, a.output_tokens
+        total = prompt + completion + (1 if "bad_usage_total" in a.faults else 0)
+        reasoning = 0 if "reasoning_tokens_uncounted" in a.faults else a.generation.reasoning_tokens
         return {
             "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total,
             "completion_tokens_details": {"reasoning_tokens": reasoning},
         }
 
     def logprobs(self, tokens: tuple[Token, ...]) -> dict[str, Any] | None:
-        if not self.request.logprobs and "logprobs_unasked" not in self.faults:
+        if not self.answer.request.logprobs and "logprobs_unasked" not in self.answer.faults:
             return None
         return {"content": [_token_logprob(t) for t in tokens], "refusal": None}
 
@@ -191,100 +217,103 @@ def _token_logprob(token: Token) -> dict[str, Any]:
     }
 
 
-def completion_body(c: Completion) -> dict[str, Any]:
+def completion_body(c: ChatAnswer) -> dict[str, Any]:
     """The non-stream ``chat.completion`` object (WIRE.md A.6)."""
-    message: dict[str, Any] = {"role": "assistant", "content": c.generation.text, "refusal": None}
-    if c.request.sampling.thinking:
-        message["reasoning_content"] = c.generation.reasoning_text
+    a = c.answer
+    message: dict[str, Any] = {"role": "assistant", "content": c.content, "refusal": None}
+    if a.request.sampling.thinking:
+        message["reasoning_content"] = a.generation.reasoning_text
+    if a.tool_call is not None:
+        call = a.tool_call
+        message["tool_calls"] = [{"id": call.id, "type": "function",
+                                  "function": {"name": call.name, "arguments": call.arguments}}]
     return {
-        "id": c.id,
-        "object": "chat.completions" if "wrong_object" in c.faults else "chat.completion",
-        "created": c.created,
-        "model": c.model,
+        "id": a.id,
+        "object": "chat.completions" if "wrong_object" in a.faults else "chat.completion",
+        "created": a.created,
+        "model": a.model,
         "system_fingerprint": c.system_fingerprint,
         "choices": [{
             "index": 0,
             "message": message,
-            "logprobs": c.logprobs(c.generation.answer),
-            "finish_reason": None if "missing_finish_reason" in c.faults else c.finish_reason,
+            "logprobs": c.logprobs(a.generation.answer),
+            "finish_reason": None if "missing_finish_reason" in a.faults else c.finish_reason,
         }],
         "usage": c.usage(),
     }
 
 
-def stream_chunks(c: Completion) -> list[dict[str, Any]]:
-    """The ``chat.completion.chunk`` objects of the stream, in order (WIRE.md A.9)."""
-    faults = c.faults
+def _tool_deltas(c: ChatAnswer) -> list[dict[str, Any]]:
+    """The tool call as delta fragments: index, id, type and name first, then the arguments piece by piece."""
+    call = c.answer.tool_call
+    if call is None:
+        return []
+    head = {"index": 0, "id": call.id, "type": "function"}
+    repeat = "tool_stream_repeat_id" in c.answer.faults
+    fragments = [{**head, "function": {"name": call.name, "arguments": ""}}]
+    fragments += [{**(head if repeat else {"index": 0}),
+                   "function": {"name": call.name, "arguments": piece} if repeat else {"arguments": piece}}
+                  for piece in call.fragments()]
+    return [{"tool_calls": [fragment]} for fragment in fragments]
+
+
+def stream_chunks(c: ChatAnswer) -> list[tuple[dict[str, Any], bool]]:
+    """The ``chat.completion.chunk`` objects of the stream in order, each flagged when it carries tokens (A.9)."""
+    a = c.answer
+    faults = a.faults
     final = c.finish_reason
     every = "stream_finish_every_chunk" in faults
-    include_usage = c.request.include_usage and "stream_ignore_include_usage" not in faults
 
     def choice(delta: dict[str, Any], logprobs: dict[str, Any] | None = None, finish: str | None = None):
         return {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": final if every else finish}
 
-    first: dict[str, Any] = {"content": ""} if "stream_no_role" in faults else {"role": "assistant", "content": ""}
-    choices = [choice(first)]
-    choices += [choice({"reasoning_content": t.text}) for t in c.generation.reasoning]
-    answer = c.generation.answer[:-1] if "stream_drops_last_token" in faults else c.generation.answer
-    choices += [choice({"content": t.text}, c.logprobs((t,))) for t in answer]
-    choices.append(choice({}, finish=final))
+    opening = "" if c.content is not None else None
+    first: dict[str, Any] = {"content": opening} if "stream_no_role" in faults else {"role": "assistant",
+                                                                                     "content": opening}
+    choices = [(choice(first), False)]
+    choices += [(choice({"reasoning_content": t.text}), True) for t in a.generation.reasoning]
+    answer = a.generation.answer[:-1] if "stream_drops_last_token" in faults else a.generation.answer
+    choices += [(choice({"content": t.text}, c.logprobs((t,))), True) for t in answer]
+    choices += [(choice(delta), True) for delta in _tool_deltas(c)]
+    choices.append((choice({}, finish=final), False))
 
     def chunk(choice_list: list[dict[str, Any]]) -> dict[str, Any]:
         out = {
-            "id": new_id("chatcmpl-") if "stream_unstable_id" in faults else c.id,
-            "object": "chat.completion.chunk", "created": c.created, "model": c.model,
+            "id": new_id("chatcmpl-") if "stream_unstable_id" in faults else a.id,
+            "object": "chat.completion.chunk", "created": a.created, "model": a.model,
             "system_fingerprint": c.system_fingerprint, "choices": choice_list,
         }
-        if c.request.include_usage:
+        if a.request.include_usage:
             out["usage"] = None
         return out
 
-    chunks = [chunk([ch]) for ch in choices]
-    if include_usage:
-        last = chunk([choices[-1]] if "stream_usage_with_choices" in faults else [])
+    chunks = [(chunk([ch]), token) for ch, token in choices]
+    if a.request.include_usage and "stream_ignore_include_usage" not in faults:
+        last = chunk([choices[-1][0]] if "stream_usage_with_choices" in faults else [])
         last["usage"] = c.usage()
         if "stream_usage_mismatch" in faults:
             last["usage"]["completion_tokens"] += 1
             last["usage"]["total_tokens"] += 1
-        chunks.append(last)
+        chunks.append((last, False))
     return chunks
 
 
-def _compact(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
-
-
-def stream_frames(c: Completion) -> list[bytes]:
-    """The SSE bytes: one ``data:`` frame per chunk, then ``data: [DONE]``."""
-    payloads = [_compact(chunk) for chunk in stream_chunks(c)]
-    if "stream_bad_json" in c.faults:
-        payloads[1] = payloads[1][:-1]  # drop the closing brace of the first frame after the role frame
-    if "stream_no_done" not in c.faults:
-        payloads.append("[DONE]")
-    return [f"data: {p}\n\n".encode("utf-8") for p in payloads]
+def stream_frames(c: ChatAnswer) -> list[Frame]:
+    """The SSE frames: one ``data:`` frame per chunk, then ``data: [DONE]``."""
+    frames = [sse_frame(chunk, token=token) for chunk, token in stream_chunks(c)]
+    if "stream_bad_json" in c.answer.faults:
+        # Drop the closing brace of the first frame after the role frame.
+        broken = frames[1].data.decode()
+        frames[1] = Frame(broken[: broken.rindex("}")].encode() + b"\n\n", frames[1].token)
+    if "stream_no_done" not in c.answer.faults:
+        frames.append(sse_frame("[DONE]"))
+    return frames
 
 
 async def create_chat_completion(request: Request, state: ServerState, faults: Faults) -> Response:
     body = parse_json_body(await request.body())
     validated = validate_request(body, state.contract, ENDPOINT, read_conversation, faults)
-    completion = Completion(
-        id=new_id("chatcmpl-"), created=int(time.time()), model=state.contract.model,
-        system_fingerprint=state.system_fingerprint, request=validated,
-        generation=distort(generate(validated.prompt_digest, validated.sampling), faults), faults=faults,
-    )
-    await stall(faults)
-    if not validated.stream:
-        state.ledger.record_message(ENDPOINT, completion.id)
-        return Response(json.dumps(completion_body(completion), ensure_ascii=False), media_type="application/json")
-
-    frames = stream_frames(completion)
-
-    async def send() -> AsyncIterator[bytes]:
-        for frame in frames:
-            yield frame
-            await asyncio.sleep(0)  # let each frame reach the socket on its own, like a real token stream
-        state.ledger.record_message(ENDPOINT, completion.id)
-
-    content_type = "application/json" if "stream_wrong_content_type" in faults else "text/event-stream"
-    # An explicit header keeps Starlette from appending "; charset=utf-8" to the media type.
-    return StreamingResponse(send(), headers={**SSE_HEADERS, "Content-Type": content_type})
+    result = ChatAnswer(generate_answer(validated, state, faults, DIALECT), state.system_fingerprint)
+    media_type = "application/json" if "stream_wrong_content_type" in faults else STREAM_MEDIA_TYPE
+    return await deliver(state, DIALECT, result.answer, lambda: completion_body(result),
+                         lambda: stream_frames(result), media_type=media_type)

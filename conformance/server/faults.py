@@ -61,11 +61,26 @@ CATALOGUE: dict[str, str] = {
     "messages_null_stop_reason": "Messages stop_reason is null (message_delta and non-stream body)",
     "messages_done_sentinel": "a data: [DONE] frame follows message_stop",
     "messages_openai_errors": "errors on /v1/messages come in the OpenAI shape",
+    # Function tools, every endpoint (server/distortions.py, server/completion.py).
+    "tool_args_invalid": "tool call arguments are JSON that does not validate against the tool's schema",
+    "tool_args_not_json": "tool call arguments are not JSON (Messages: the input is a string, not an object)",
+    "tool_unknown_name": "the tool call names a tool that is not among those defined",
+    "tool_call_id_prefix": "tool call ids lack the protocol's prefix (call_, fc_, toolu_)",
+    "tool_stream_repeat_id": "a Chat stream repeats the tool call's id and name on every fragment",
+    "tool_choice_ignored": "a required or named tool_choice is not honoured: the answer is text",
+    "tool_finish_reason": "a tool call ends with finish_reason stop / stop_reason end_turn",
+    # Structured output and images, every endpoint.
+    "structured_invalid": "the structured answer is JSON that violates the requested schema",
+    "structured_not_json": "the answer is plain text although a JSON format was requested",
+    "image_unchecked": "malformed images are accepted",
+    "image_ignored": "images do not influence the answer (the prompt digest leaves them out)",
+    "image_tokens_uncounted": "images add no prompt tokens to usage",
+    "crash_on_combination": "a valid request giving both parameters A+B (the argument) gets a 500",
 }
 
 # Faults that are meaningless without an argument, and only those, take one.
 TAKES_ARGUMENT: frozenset[str] = frozenset({"accept_out_of_range", "ignore_parameter", "wrong_default",
-                                                "slow_first_token"})
+                                                "slow_first_token", "crash_on_combination"})
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from conformance.server.tokens import split_pieces
 from conformance.suite.model import Contract
 
-FinishReason = Literal["stop", "length", "stop_sequence"]
+# "tool_calls" never comes from `generate`: the endpoint sets it when the answer is a tool call.
+FinishReason = Literal["stop", "length", "stop_sequence", "tool_calls"]
 
 WORDS: tuple[str, ...] = (
     "the", "a", "sea", "wave", "light", "quiet", "morning", "river", "stone", "wind",
@@ -205,6 +207,21 @@ def generate(prompt_digest: bytes, sampling: Sampling) -> Generation:
     return Generation(answer=answer, reasoning=reasoning, finish_reason=finish, stop_sequence=stop)
 
 
+def forced_tokens(text: str, alternatives: int = 0) -> tuple[Token, ...]:
+    """`text` as tokens the decoder was constrained to emit (structured output).
+
+    Under constrained decoding every step has exactly one admissible token: its logprob is 0
+    and each of the `alternatives` reported beside it (always led by the chosen token itself)
+    is impossible, hence `UNLIKELY_LOGPROB`.
+    """
+    out: list[Token] = []
+    for piece in split_pieces(text):
+        others = [w for w in WORDS if w != piece.strip()][: max(0, alternatives - 1)]
+        top = (TokenLogprob(piece, 0.0),) + tuple(TokenLogprob(" " + w, UNLIKELY_LOGPROB) for w in others)
+        out.append(Token(piece, 0.0, top[:alternatives]))
+    return tuple(out)
+
+
 def _render(index: int, previous: int | None) -> str:
     if index == PERIOD:
         return "."
@@ -214,7 +231,9 @@ def _render(index: int, previous: int | None) -> str:
     return " " + (word.capitalize() if previous == PERIOD else word)
 
 
-def _rng(seed: int | None, domain: bytes, prompt_digest: bytes) -> random.Random:
+def request_rng(seed: int | None, domain: bytes, prompt_digest: bytes) -> random.Random:
+    """The random source of one request's `domain` (answer, reasoning, tool call...): seeded from the
+    request seed and the prompt digest, so a seeded request repeats itself; unseeded, truly random."""
     if seed is None:
         # No seed: every request must be free to differ, as on a real service.
         return random.Random(int.from_bytes(os.urandom(16), "big"))
@@ -248,7 +267,7 @@ class _Run:
         self.limit = limit
         self.stops = stops
         self.alternatives = alternatives
-        self.rng = _rng(sampling.seed, domain, prompt_digest)
+        self.rng = request_rng(sampling.seed, domain, prompt_digest)
 
     def run(self) -> tuple[tuple[Token, ...], FinishReason, str | None]:
         tokens: list[Token] = []

@@ -10,7 +10,8 @@ Delays in milliseconds: ``ttft_ms`` before the first token, ``per_token_ms`` bef
 token. With ``jitter_ms`` > 0 each delay moves by a uniform draw in ``[-jitter_ms, +jitter_ms]``
 (never below zero) from the `random.Random` the caller passes; with no jitter the rng is not
 touched, so sharing one rng with generation cannot shift the generated text. A delay that
-comes out as zero is skipped rather than slept.
+comes out as zero is skipped rather than slept. A non-stream answer arrives when the same
+answer streamed would have ended (`answer_delay`).
 
 `LatencyModel.parse` reads the command-line spelling ``"ttft=100,token=20,jitter=5"`` (any
 subset of the three keys; an empty string is the zero model); ``str()`` writes it back.
@@ -77,11 +78,18 @@ class LatencyModel:
         """Seconds to wait before each token after the first."""
         return self._delay(self.per_token_ms, rng)
 
+    def answer_delay(self, tokens: int, rng: random.Random) -> float:
+        """Seconds a whole answer of `tokens` tokens takes: the first token, then the pace for the rest."""
+        return self.first_delay(rng) + sum(self.token_delay(rng) for _ in range(tokens - 1))
+
     async def wait_first(self, rng: random.Random) -> None:
         await _sleep(self.first_delay(rng))
 
     async def wait_token(self, rng: random.Random) -> None:
         await _sleep(self.token_delay(rng))
+
+    async def wait_answer(self, tokens: int, rng: random.Random) -> None:
+        await _sleep(self.answer_delay(tokens, rng))
 
     def _delay(self, base_ms: float, rng: random.Random) -> float:
         if self.jitter_ms:

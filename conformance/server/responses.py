@@ -1,15 +1,20 @@
 """POST /v1/responses: the OpenAI Responses wire format (WIRE.md §B).
 
-Only the protocol lives here: how ``input`` and ``instructions`` are spelled, and how a neutral
-`Answer` becomes a ``response`` object or a typed-event stream. With thinking on, the output is a
-``reasoning`` item (the reasoning text as its one summary part) followed by the ``message`` item;
-``max_output_tokens`` cutting the answer makes the response ``incomplete``.
-Validation, generation, token counting and billing are shared with the other endpoints (see
-`conformance.server.completion` for why the same conversation gives the same text everywhere).
+Only the protocol lives here: how ``input``, ``instructions``, flat function ``tools``,
+``tool_choice`` and ``text.format`` are spelled, and how a neutral `Answer` becomes a
+``response`` object or a typed-event stream. With thinking on, the output starts with a
+``reasoning`` item (the reasoning text as its one summary part); then comes either the
+``message`` item or, when the model calls a tool, a ``function_call`` item (``fc_`` id,
+``call_`` call_id) whose arguments stream as ``response.function_call_arguments.delta`` events.
+A ``function_call_output`` input item must answer a ``function_call`` item earlier in the input
+(there is no stored state: ``previous_response_id`` is not served). ``max_output_tokens``
+cutting the answer makes the response ``incomplete``. Validation, generation, token counting,
+latency and billing are shared with the other endpoints (see `conformance.server.completion`
+for why the same conversation gives the same answer everywhere).
 """
 from __future__ import annotations
 
-import json
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,18 +24,32 @@ from starlette.responses import Response
 
 from conformance.server.completion import (
     Answer,
+    CallBook,
+    Dialect,
+    Frame,
     PartReader,
-    content_text,
+    canonical_arguments,
+    deliver,
     generate_answer,
+    image_field,
+    read_content,
+    read_parallel_flag,
     read_stream_flag,
+    require_string,
     sse_frame,
-    sse_response,
     text_field,
 )
 from conformance.server.errors import RequestRejected
 from conformance.server.faults import Faults
 from conformance.server.state import ServerState, new_id
+from conformance.server.structured import parse_text_format_responses
+from conformance.server.tools import (
+    CHAT_CALL_PREFIX,
+    parse_responses_tool_choice,
+    parse_responses_tools,
+)
 from conformance.server.validation import (
+    CalledTool,
     Conversation,
     Message,
     describe,
@@ -39,6 +58,7 @@ from conformance.server.validation import (
 )
 
 ENDPOINT = "responses"
+DIALECT = Dialect(ENDPOINT, "resp_", CHAT_CALL_PREFIX, "text.format")
 ROLES = ("user", "assistant", "system", "developer")
 IMAGE_DETAILS = ("low", "high", "auto", "original")
 TERMINAL = {"completed": "response.completed", "incomplete": "response.incomplete"}
@@ -47,47 +67,82 @@ TERMINAL = {"completed": "response.completed", "incomplete": "response.incomplet
 # ----------------------------------------------------------------------------- request side
 
 
-def _input_image(part: Mapping[str, Any], where: str) -> None:
-    # Either a URL (https or data:) or an uploaded file id; checked for shape only: the toy model reads no pixels.
-    if not any(isinstance(part.get(key), str) for key in ("image_url", "file_id")):
-        raise RequestRejected(400, f"{where}: an input_image needs a string image_url or file_id",
-                              f"{where}.image_url", "missing_required_parameter")
+def _input_image(part: Mapping[str, Any], where: str) -> tuple[Any, str]:
     detail = part.get("detail")
     if detail is not None and detail not in IMAGE_DETAILS:
         raise RequestRejected(400, f"{where}.detail: {describe(detail)} is not one of {', '.join(IMAGE_DETAILS)}",
                               f"{where}.detail", "invalid_value")
+    if part.get("image_url") is None and part.get("file_id") is not None:
+        raise RequestRejected(400, f"{where}.file_id: uploaded files are not served here (no Files API); send the "
+                                   f"image as image_url", f"{where}.file_id", "unsupported_value")
+    return require_string(part, "image_url", where), f"{where}.image_url"
 
 
-_INPUT_PARTS: dict[str, PartReader] = {
-    "input_text": text_field("text"),
-    "input_image": _input_image,
+_TEXT: dict[str, PartReader] = {"input_text": text_field("text")}
+# Images only on user turns; replayed assistant turns carry what the model produced.
+_PARTS: dict[str, dict[str, PartReader]] = {
+    "user": {**_TEXT, "input_image": image_field(_input_image)},
+    "system": _TEXT, "developer": _TEXT,
+    "assistant": {"output_text": text_field("text"), "refusal": text_field("refusal")},
 }
-# Replayed assistant turns carry what the model produced.
-_OUTPUT_PARTS: dict[str, PartReader] = {
-    "output_text": text_field("text"),
-    "refusal": text_field("refusal"),
-}
 
 
-def _input_item(raw: Any, i: int) -> Message | None:
-    where = f"input[{i}]"
-    if not isinstance(raw, Mapping):
-        raise RequestRejected(400, f"{where}: expected an input item object, got {describe(raw)}", where,
-                              "invalid_type")
-    kind = raw.get("type", "message")
-    if kind == "reasoning":
-        return None  # replayed reasoning: the model does not re-read its thoughts
-    if kind != "message":
-        raise RequestRejected(400, f"{where}.type: {describe(kind)} items are not supported by this server "
-                                   f"(only message and reasoning)", f"{where}.type", "unsupported_value")
+def _message_item(raw: Mapping[str, Any], where: str) -> Message:
     role = raw.get("role")
     if role not in ROLES:
         raise RequestRejected(400, f"{where}.role: {describe(role)} is not one of {', '.join(ROLES)}",
                               f"{where}.role", "invalid_value")
     if raw.get("content") is None:
         raise RequestRejected(400, f"{where}.content: required", f"{where}.content", "missing_required_parameter")
-    parts = _OUTPUT_PARTS if role == "assistant" else _INPUT_PARTS
-    return Message(role, content_text(raw["content"], f"{where}.content", parts))
+    read = read_content(raw["content"], f"{where}.content", _PARTS[role])
+    return Message(role, read.text, read.images)
+
+
+def _read_items(raw: list[Any]) -> list[Message]:
+    out: list[Message] = []
+    book = CallBook()
+    for i, item in enumerate(raw):
+        where = f"input[{i}]"
+        if not isinstance(item, Mapping):
+            raise RequestRejected(400, f"{where}: expected an input item object, got {describe(item)}", where,
+                                  "invalid_type")
+        kind = item.get("type", "message")
+        if kind == "reasoning":
+            continue  # replayed reasoning: the model does not re-read its thoughts
+        if kind == "message":
+            out.append(_message_item(item, where))
+        elif kind == "function_call":
+            call = CalledTool(require_string(item, "call_id", where), require_string(item, "name", where),
+                              canonical_arguments(require_string(item, "arguments", where)))
+            book.called([call.id])
+            if out and out[-1].role == "assistant":
+                # A call following the assistant's text (or another call) belongs to that same turn.
+                out[-1] = dataclasses.replace(out[-1], tool_calls=out[-1].tool_calls + (call,))
+            else:
+                out.append(Message("assistant", "", tool_calls=(call,)))
+        elif kind == "function_call_output":
+            book.answer(require_string(item, "call_id", where), f"{where}.call_id",
+                        "a function_call item earlier in input")
+            if item.get("output") is None:
+                raise RequestRejected(400, f"{where}.output: required", f"{where}.output",
+                                      "missing_required_parameter")
+            # A result may show pictures (WIRE.md B.3): they count and are looked at like a user's.
+            result = read_content(item["output"], f"{where}.output", _PARTS["user"])
+            out.append(Message("tool", result.text, result.images))
+        else:
+            raise RequestRejected(400, f"{where}.type: {describe(kind)} items are not supported by this server "
+                                       f"(only message, reasoning, function_call and function_call_output)",
+                                  f"{where}.type", "unsupported_value")
+    return out
+
+
+def _text_format(body: Mapping[str, Any]) -> Any:
+    text = body.get("text")
+    if text is None:
+        return None
+    if not isinstance(text, Mapping):
+        raise RequestRejected(400, f"text: expected an object, got {describe(text)}", "text", "invalid_type")
+    return text.get("format")
 
 
 def read_conversation(body: Mapping[str, Any]) -> Conversation:
@@ -105,11 +160,15 @@ def read_conversation(body: Mapping[str, Any]) -> Conversation:
     if isinstance(raw, str):
         messages.append(Message("user", raw))
     elif isinstance(raw, list) and raw:
-        messages += [m for i, item in enumerate(raw) if (m := _input_item(item, i)) is not None]
+        messages += _read_items(raw)
     else:
         raise RequestRejected(400, f"input: expected a string or a non-empty array of input items, "
                                    f"got {describe(raw)}", "input", "invalid_type")
-    return Conversation(tuple(messages), read_stream_flag(body))
+    read_parallel_flag(body)
+    tools = tuple(parse_responses_tools(body.get("tools")))
+    return Conversation(tuple(messages), read_stream_flag(body), tools=tools,
+                        tool_choice=parse_responses_tool_choice(body.get("tool_choice"), tools),
+                        output_format=parse_text_format_responses(_text_format(body)))
 
 
 # ----------------------------------------------------------------------------- response side
@@ -156,8 +215,17 @@ class ResponseAnswer:
         return {"id": self.message_id, "type": "message", "status": self.status, "role": "assistant",
                 "content": [_text_part(text)]}
 
+    def call_item(self, *, done: bool) -> dict[str, Any]:
+        """The function_call item; not done, it is the in-progress skeleton with no arguments yet."""
+        call = self.answer.tool_call
+        assert call is not None
+        return {"id": call.item_id, "type": "function_call", "status": "completed" if done else "in_progress",
+                "arguments": call.arguments if done else "", "call_id": call.id, "name": call.name}
+
     def output(self) -> list[dict[str, Any]]:
         items = [self.reasoning_item(self.answer.generation.reasoning_text)] if self.thinking else []
+        if self.answer.tool_call is not None:
+            return items + [self.call_item(done=True)]
         return items + [self.message_item(self.answer.generation.text)]
 
     def response(self, *, finished: bool) -> dict[str, Any]:
@@ -173,12 +241,14 @@ class ResponseAnswer:
             "max_output_tokens": given.get("max_tokens"),
             "model": a.model,
             "output": self.output() if finished else [],
-            "parallel_tool_calls": True, "previous_response_id": None,
+            "parallel_tool_calls": self.body.get("parallel_tool_calls") is not False,
+            "previous_response_id": None,
             "reasoning": {"effort": given.get("reasoning_effort"),
                           "summary": reasoning.get("summary") if isinstance(reasoning, Mapping) else None},
             "store": False,  # nothing is kept: there is no GET /v1/responses/{id}
             "temperature": a.request.sampling.temperature, "top_p": a.request.sampling.top_p,
-            "text": {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [],
+            "text": {"format": _text_format(self.body) or {"type": "text"}},
+            "tool_choice": self.body.get("tool_choice") or "auto", "tools": self.body.get("tools") or [],
             "truncation": "disabled",
             "usage": self.usage() if finished else None,
             "metadata": {},
@@ -214,20 +284,31 @@ def stream_events(r: ResponseAnswer) -> list[dict[str, Any]]:
         emit("response.reasoning_summary_part.done", **where, part=_summary_part(reasoning))
         emit("response.output_item.done", output_index=n, item=r.reasoning_item(reasoning))
         n += 1
-    where = {"item_id": r.message_id, "output_index": n, "content_index": 0}
-    text = r.answer.generation.text
-    emit("response.output_item.added", output_index=n, item=r.message_item(None))
-    part_added = len(events)
-    emit("response.content_part.added", **where, part=_text_part(""))
-    for token in r.answer.generation.answer:
-        emit("response.output_text.delta", **where, delta=token.text, logprobs=[])
-    emit("response.output_text.done", **where, text=text, logprobs=[])
-    emit("response.content_part.done", **where, part=_text_part(text))
-    emit("response.output_item.done", output_index=n, item=r.message_item(text))
+    call = r.answer.tool_call
+    part_added = None
+    if call is not None:
+        where = {"item_id": call.item_id, "output_index": n}
+        emit("response.output_item.added", output_index=n, item=r.call_item(done=False))
+        for piece in call.fragments():
+            emit("response.function_call_arguments.delta", **where, delta=piece)
+        emit("response.function_call_arguments.done", **where, arguments=call.arguments, name=call.name)
+        emit("response.output_item.done", output_index=n, item=r.call_item(done=True))
+    else:
+        where = {"item_id": r.message_id, "output_index": n, "content_index": 0}
+        text = r.answer.generation.text
+        emit("response.output_item.added", output_index=n, item=r.message_item(None))
+        part_added = len(events)
+        emit("response.content_part.added", **where, part=_text_part(""))
+        for token in r.answer.generation.answer:
+            emit("response.output_text.delta", **where, delta=token.text, logprobs=[])
+        emit("response.output_text.done", **where, text=text, logprobs=[])
+        emit("response.content_part.done", **where, part=_text_part(text))
+        emit("response.output_item.done", output_index=n, item=r.message_item(text))
     emit(TERMINAL[r.status], response=r.response(finished=True))
 
     faults = r.answer.faults
-    if "responses_delta_before_added" in faults and events[part_added + 1]["type"] == "response.output_text.delta":
+    if ("responses_delta_before_added" in faults and part_added is not None
+            and events[part_added + 1]["type"] == "response.output_text.delta"):
         events[part_added], events[part_added + 1] = events[part_added + 1], events[part_added]
     if "responses_no_terminal" in faults:
         events.pop()
@@ -237,17 +318,14 @@ def stream_events(r: ResponseAnswer) -> list[dict[str, Any]]:
             for k, event in enumerate(events)]
 
 
-def stream_frames(r: ResponseAnswer) -> list[bytes]:
+def stream_frames(r: ResponseAnswer) -> list[Frame]:
     # Each frame names its event: the OpenAI SDK reads data.type, other clients route on `event:`.
-    return [sse_frame(event, event["type"]) for event in stream_events(r)]
+    return [sse_frame(event, event["type"], token=event["type"].endswith(".delta")) for event in stream_events(r)]
 
 
 async def create_response(request: Request, state: ServerState, faults: Faults) -> Response:
     body = parse_json_body(await request.body())
     validated = validate_request(body, state.contract, ENDPOINT, read_conversation, faults)
-    result = ResponseAnswer(generate_answer(validated, state, faults, "resp_"), body)
-    if not validated.stream:
-        state.ledger.record_message(ENDPOINT, result.answer.id)
-        return Response(json.dumps(result.response(finished=True), ensure_ascii=False),
-                        media_type="application/json")
-    return sse_response(stream_frames(result), lambda: state.ledger.record_message(ENDPOINT, result.answer.id))
+    result = ResponseAnswer(generate_answer(validated, state, faults, DIALECT), body)
+    return await deliver(state, DIALECT, result.answer, lambda: result.response(finished=True),
+                         lambda: stream_frames(result))

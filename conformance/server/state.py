@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 
 from conformance.server.billing import Ledger
 from conformance.server.faults import Faults
+from conformance.server.latency import LatencyModel
 from conformance.suite.model import Contract
 
 # Bump when the toy model's output for a given seed changes, so system_fingerprint changes too
 # (the fingerprint tells clients when seeded outputs may legitimately differ).
-GENERATOR_REVISION = "toy-1"
+GENERATOR_REVISION = "toy-2"
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class ServerState:
     faults: Faults
     ledger: Ledger
     api_key: str | None = None
+    latency: LatencyModel = field(default_factory=LatencyModel)
     started: int = field(default_factory=lambda: int(time.time()))
 
     @property

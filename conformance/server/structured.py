@@ -1,7 +1,7 @@
 """Structured JSON output: the JSON Schema subset the reference server honours, and values for it.
 
-A hosted model asked for ``response_format`` (Chat Completions, WIRE.md §A.5) or ``text.format``
-(Responses, §B.5) must answer with JSON text that validates against the client's schema. The toy
+A hosted model asked for ``response_format`` (Chat Completions, WIRE.md §A.5), ``text.format``
+(Responses, §B.5) or ``output_config.format`` (Messages, §C.2 and §F) must answer with JSON text that validates against the client's schema. The toy
 model cannot "write" JSON, so this module builds a valid value directly from the schema, drawing
 every free choice (which optional properties, how many items, which ``anyOf`` branch, which
 number) from a `random.Random` the caller seeds. The same generator produces function-call
@@ -59,6 +59,7 @@ __all__ = [
     "check_schema",
     "generate_json",
     "generate_value",
+    "parse_output_format_messages",
     "parse_response_format_chat",
     "parse_text_format_responses",
     "unsupported_keywords",
@@ -568,6 +569,38 @@ def parse_text_format_responses(raw: Any) -> OutputFormat:
     return _json_schema_format(raw, "text.format", "text.format")
 
 
+def parse_output_format_messages(output_config: Any) -> OutputFormat:
+    """Messages ``output_config.format`` (pass the ``output_config`` object): ``{"type": "json_schema", "schema"}``.
+
+    WIRE.md §F gives this as the Messages spelling of JSON-schema output. The seed only promises
+    "structured JSON output", so the contract treats this field on /v1/messages as an assumption
+    to confirm on a live run. There is no ``name`` and no ``json_object`` mode here.
+    """
+    if output_config is None:
+        return TEXT
+    if not isinstance(output_config, Mapping):
+        raise RequestRejected(400, f"output_config: expected an object, got {_describe(output_config)}",
+                              "output_config", "invalid_type")
+    raw = output_config.get("format")
+    where = "output_config.format"
+    if raw is None:
+        return TEXT
+    if not isinstance(raw, Mapping):
+        raise RequestRejected(400, f"{where}: expected an object, got {_describe(raw)}", where, "invalid_type")
+    if raw.get("type") != "json_schema":
+        raise RequestRejected(400, f"{where}.type: {_describe(raw.get('type'))} is not 'json_schema'",
+                              f"{where}.type", "invalid_value")
+    schema = raw.get("schema")
+    if not isinstance(schema, Mapping):
+        raise RequestRejected(400, f"{where}.schema: expected a JSON Schema object, got {_describe(schema)}",
+                              f"{where}.schema", "invalid_type" if schema is not None else "missing_required_parameter")
+    try:
+        check_schema(schema)
+    except SchemaError as exc:
+        raise RequestRejected(400, f"{where}: invalid schema: {exc}", where, exc.code) from None
+    return OutputFormat("json_schema", schema=dict(schema))
+
+
 def _format_kind(raw: Any, where: str) -> Literal["text", "json_object", "json_schema"]:
     if not isinstance(raw, Mapping):
         raise RequestRejected(400, f"{where}: expected an object, got {_describe(raw)}", where, "invalid_type")
@@ -626,7 +659,8 @@ def generate_json(fmt: OutputFormat, rng: random.Random, param: str = "response_
         try:
             value = generate_value(fmt.schema or {}, rng)
         except SchemaError as exc:
-            raise RequestRejected(400, f"{param}: invalid schema for {fmt.name!r}: {exc}", param, exc.code) from None
+            named = f" for {fmt.name!r}" if fmt.name else ""
+            raise RequestRejected(400, f"{param}: invalid schema{named}: {exc}", param, exc.code) from None
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -24,7 +24,8 @@ Malformed input raises `RequestRejected` (400) whose message starts with the wir
 offending field, e.g. ``tools[1].function.name``.
 
 `decide_tool_call` is the toy model's decision; `generate_arguments` fills the call with a
-JSON object that validates against the tool's schema; `call_id` makes the ids.
+JSON object that validates against the tool's schema; `call_id` makes the ids; `ToolCall` is
+the call an answer makes, with what each protocol spells it from.
 """
 from __future__ import annotations
 
@@ -38,10 +39,11 @@ from typing import Any, Literal
 
 from conformance.server.errors import RequestRejected
 from conformance.server.structured import SchemaError, check_schema, generate_value
+from conformance.server.tokens import count_tokens, split_pieces
 
 __all__ = [
     "ANTHROPIC_TOOL_USE_PREFIX", "CHAT_CALL_PREFIX", "RESPONSES_ITEM_PREFIX", "FunctionTool",
-    "ToolChoice", "call_id", "decide_tool_call", "encode_arguments", "generate_arguments",
+    "ToolCall", "ToolChoice", "call_id", "decide_tool_call", "encode_arguments", "generate_arguments",
     "parse_anthropic_tool_choice", "parse_anthropic_tools", "parse_openai_tool_choice",
     "parse_openai_tools", "parse_responses_tool_choice", "parse_responses_tools", "tool_keywords",
 ]
@@ -73,6 +75,33 @@ class ToolChoice:
     def __post_init__(self) -> None:
         if (self.mode == "named") != (self.name is not None):
             raise ValueError("ToolChoice.name is set exactly when mode is 'named'")
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A tool call an answer makes, protocol-neutral."""
+
+    id: str  # call_... (Chat, and the Responses call_id) or toolu_... (Messages)
+    item_id: str  # fc_...: the id of the Responses function_call output item
+    name: str
+    arguments: str  # JSON text, as the OpenAI protocols carry it (faults may make it something else)
+
+    @property
+    def input(self) -> Any:
+        """Messages' ``input``: the decoded arguments; the raw text itself when it is not JSON."""
+        try:
+            return json.loads(self.arguments)
+        except ValueError:
+            return self.arguments
+
+    def fragments(self, text: str | None = None) -> list[str]:
+        """`text` (the arguments by default) in the pieces a stream sends, one token each."""
+        return split_pieces(self.arguments if text is None else text)
+
+    @property
+    def tokens(self) -> int:
+        """Output tokens the call costs: its name and its arguments."""
+        return count_tokens(self.name) + count_tokens(self.arguments)
 
 
 AUTO = ToolChoice("auto")

@@ -7,12 +7,17 @@ contract's, and the prompt must fit ``limits.context_tokens`` as counted by
 `conformance.server.tokens`. How messages are spelled differs per protocol, so each endpoint
 passes its own `ConversationReader`; everything else here is protocol-neutral.
 
+Images are decoded here, once for every protocol (`conformance.server.images`): each costs
+`image_tokens` prompt tokens and its digest joins the prompt digest, so the answer depends on
+the picture. Function tools are honoured only when the contract binds ``tools`` on the endpoint.
+
 The outcome is a typed `ValidatedRequest` or a `RequestRejected` (always 4xx) whose message
 starts with the wire name of the offending field, e.g. ``temperature: 2.5 is outside the
 range 0..2``.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -23,21 +28,53 @@ from typing import Any
 from conformance.server.errors import RequestRejected
 from conformance.server.faults import Faults
 from conformance.server.generator import Sampling, digest_prompt
+from conformance.server.images import ImageInfo, decode_image, image_tokens
+from conformance.server.structured import TEXT, OutputFormat
 from conformance.server.tokens import count_prompt_tokens
+from conformance.server.tools import NONE, FunctionTool, ToolChoice
 from conformance.suite.model import Contract, Parameter
 
 __all__ = [
-    "Conversation", "ConversationReader", "Message", "RequestRejected", "ValidatedRequest",
+    "CalledTool", "Conversation", "ConversationReader", "ImageInput", "Message", "RequestRejected", "ValidatedRequest",
     "describe", "parse_json_body", "validate_parameters", "validate_request",
 ]
 
 
 @dataclass(frozen=True)
+class CalledTool:
+    """A tool call the assistant made earlier in the conversation, as the client replays it."""
+
+    id: str
+    name: str
+    arguments: str  # compact JSON when the client's arguments are JSON, else exactly as sent
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """An image as sent, not yet decoded: an OpenAI URL string or an Anthropic ``source`` object."""
+
+    source: str | Mapping[str, Any]
+    where: str  # its wire path, which errors name
+
+
+@dataclass(frozen=True)
 class Message:
-    """One prompt message, reduced to what the model and the token counter see."""
+    """One prompt message, reduced to what the model and the token counter see.
+
+    Roles: ``system``, ``user``, ``assistant``, and ``tool`` for one tool result.
+    """
 
     role: str
     text: str
+    images: tuple[ImageInput, ...] = ()
+    tool_calls: tuple[CalledTool, ...] = ()
+
+    @property
+    def prompt_text(self) -> str:
+        """What the model reads: the text, then each tool call's name and arguments."""
+        lines = [self.text] if self.text else []
+        lines += [part for call in self.tool_calls for part in (call.name, call.arguments)]
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -47,6 +84,9 @@ class Conversation:
     messages: tuple[Message, ...]
     stream: bool = False
     include_usage: bool = False
+    tools: tuple[FunctionTool, ...] = ()
+    tool_choice: ToolChoice = NONE
+    output_format: OutputFormat = TEXT
 
 
 ConversationReader = Callable[[Mapping[str, Any]], Conversation]
@@ -64,8 +104,10 @@ class ValidatedRequest:
     sampling: Sampling
     logprobs: bool
     top_logprobs: int | None
-    tools: tuple[Any, ...]
-    prompt_tokens: int
+    tools: tuple[FunctionTool, ...]
+    tool_choice: ToolChoice
+    output_format: OutputFormat
+    prompt_tokens: int  # images included
     prompt_digest: bytes
 
 
@@ -234,7 +276,14 @@ def validate_request(body: Any, contract: Contract, endpoint: str, read_conversa
     model = _check_model(body, contract, faults)
     conversation = read_conversation(body)
     given = validate_parameters(body, contract, endpoint, faults)
-    prompt_tokens = count_prompt_tokens(m.text for m in conversation.messages)
+    for combination in faults.args("crash_on_combination"):
+        if set(combination.split("+")) <= set(given):
+            # A server bug on a valid request: exactly what random valid requests exist to find.
+            raise RuntimeError(f"crash_on_combination:{combination}")
+    images = [tuple(_decode(image, faults) for image in m.images) for m in conversation.messages]
+    pictures = 0 if "image_tokens_uncounted" in faults else sum(
+        image_tokens(info) for infos in images for info in infos)
+    prompt_tokens = count_prompt_tokens((m.prompt_text for m in conversation.messages), pictures)
     limit = contract.limits.context_tokens
     if prompt_tokens > limit and "context_unenforced" not in faults:
         raise RequestRejected(
@@ -242,6 +291,9 @@ def validate_request(body: Any, contract: Contract, endpoint: str, read_conversa
                  f"but the messages resulted in {prompt_tokens} tokens. Please reduce the length of the messages.",
             "messages", "context_length_exceeded")
     given = _misbehave(given, contract, endpoint, faults)
+    # Tools are a contract parameter like any other: unbound on an endpoint (or dropped by a fault)
+    # they are not served there, whatever the body says.
+    tools = conversation.tools if given.get("tools") is not None else ()
     parameters = {p.name: p.default for p in contract.supported_parameters(endpoint) if p.has_default}
     parameters.update(given)
     sampling = Sampling.from_parameters(given, contract)
@@ -251,6 +303,29 @@ def validate_request(body: Any, contract: Contract, endpoint: str, read_conversa
         stream=conversation.stream, include_usage=conversation.include_usage,
         given=MappingProxyType(given), parameters=MappingProxyType(parameters), sampling=sampling,
         logprobs=logprobs, top_logprobs=given.get("top_logprobs") if logprobs else None,
-        tools=tuple(given.get("tools") or ()), prompt_tokens=prompt_tokens,
-        prompt_digest=digest_prompt((m.role, m.text) for m in conversation.messages),
+        tools=tools, tool_choice=conversation.tool_choice if tools else NONE,
+        output_format=conversation.output_format, prompt_tokens=prompt_tokens,
+        prompt_digest=_digest(conversation.messages, images, faults),
     )
+
+
+def _decode(image: ImageInput, faults: Faults) -> ImageInfo:
+    try:
+        return decode_image(image.source, image.where)
+    except RequestRejected:
+        if "image_unchecked" not in faults:
+            raise
+        # Whatever the client sent still tells images apart, as a lenient server would hash it.
+        raw = json.dumps(image.source, sort_keys=True, default=str).encode()
+        return ImageInfo(None, None, None, "url", digest=hashlib.blake2b(raw, digest_size=16).hexdigest())
+
+
+def _digest(messages: tuple[Message, ...], images: list[tuple[ImageInfo, ...]], faults: Faults) -> bytes:
+    """Each message's role and prompt text, then its images: the answer depends on the pixels."""
+    pairs: list[tuple[str, str]] = []
+    for message, infos in zip(messages, images):
+        pairs.append((message.role, message.prompt_text))
+        if "image_ignored" not in faults:
+            # "image" is no role, so an image can never be mistaken for a message.
+            pairs += [("image", info.digest) for info in infos]
+    return digest_prompt(pairs)

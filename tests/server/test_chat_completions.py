@@ -204,7 +204,7 @@ def test_unexpected_exception_is_an_opaque_500(ref, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("secret internals /etc/passwd")
 
-    monkeypatch.setattr(chat_completions, "generate", boom)
+    monkeypatch.setattr(chat_completions, "generate_answer", boom)
     r = ref.chat()
     assert r.status_code == 500
     assert r.json()["error"]["type"] == "server_error" and "secret internals" not in r.text

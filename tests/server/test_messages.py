@@ -12,11 +12,13 @@ from conformance.protocols.base import ChatRequest, Turn
 from conformance.protocols.messages import Messages
 from conformance.protocols.responses import Responses
 from conformance.server import Faults, create_app
+from conformance.server.images import IMAGE_TOKENS
 from conformance.server.messages import sign_thinking
 from conformance.server.tokens import count_prompt_tokens
 from conformance.suite.loader import DEFAULT_CONTRACT, load_contract
 from conformance.transport.client import Exchange
 
+from .bodies import image_base64
 from .test_responses import send, stable
 
 CONTRACT = load_contract(DEFAULT_CONTRACT)
@@ -78,13 +80,14 @@ def test_non_stream_message(app):
 
 
 def test_system_string_or_blocks_and_image(app):
-    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": image_base64()}}
     messages = [{"role": "user", "content": [{"type": "text", "text": "Describe this."}, image]},
                 {"role": "assistant", "content": "A dot."}, {"role": "user", "content": "Shorter."}]
     a = create(app, seed=2, system="Be brief.", messages=messages).json()
     b = create(app, seed=2, system=[{"type": "text", "text": "Be brief."}], messages=messages).json()
     assert WIRE.shape_problems(a) == [] and stable(a) == stable(b)
-    assert a["usage"]["input_tokens"] == count_prompt_tokens(["Be brief.", "Describe this.", "A dot.", "Shorter."])
+    assert a["usage"]["input_tokens"] == count_prompt_tokens(["Be brief.", "Describe this.", "A dot.", "Shorter."],
+                                                             IMAGE_TOKENS)
 
 
 def test_stop_reasons(app):
@@ -195,7 +198,8 @@ def test_parameter_errors_name_the_wire_parameter(app, canonical, value):
     ({"messages": []}, "messages"),
     ({"messages": [{"role": "system", "content": "x"}]}, "messages[0].role"),
     ({"messages": [{"role": "user"}]}, "messages[0].content"),
-    ({"messages": [{"role": "user", "content": [{"type": "tool_result"}]}]}, "messages[0].content[0].type"),
+    ({"messages": [{"role": "user", "content": [{"type": "tool_result"}]}]}, "messages[0].content[0].tool_use_id"),
+    ({"messages": [{"role": "user", "content": [{"type": "document"}]}]}, "messages[0].content[0].type"),
     ({"messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "base64",
                     "media_type": "image/bmp", "data": "x"}}]}]}, "messages[0].content[0].source.media_type"),
     ({"system": [{"type": "image"}]}, "system[0].type"),

@@ -1,22 +1,22 @@
 """POST /v1/responses on the reference server, judged by the client-side Responses grammar."""
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
-import httpx
 import pytest
 
 from conformance.protocols.base import ChatRequest, Turn
 from conformance.protocols.chat_completions import ChatCompletions
 from conformance.protocols.messages import Messages
 from conformance.protocols.responses import Responses
-from conformance.secrets import Secret
 from conformance.server import Faults, create_app
+from conformance.server.images import IMAGE_TOKENS
 from conformance.server.tokens import count_prompt_tokens
 from conformance.suite.loader import DEFAULT_CONTRACT, load_contract
-from conformance.transport.client import Client, Exchange
+from conformance.transport.client import Exchange
+
+from .bodies import image_data_uri, send
 
 CONTRACT = load_contract(DEFAULT_CONTRACT)
 WIRE = Responses(CONTRACT.endpoints["responses"], CONTRACT)
@@ -25,16 +25,6 @@ WIRES = {"chat_completions": ChatCompletions(CONTRACT.endpoints["chat_completion
 PROMPT = "Write a haiku about the ocean."
 STREAMED = ChatRequest([Turn("user", PROMPT)], stream=True)
 VOLATILE = ("id", "item_id", "created_at")  # differ on every request
-
-
-def send(app: Any, endpoint: str, body: Any, *, stream: bool = False, key: str | None = None) -> Exchange:
-    """One request through the harness's own client (in-process), as the checks send it."""
-    async def go() -> Exchange:
-        secret = Secret(key, "test") if key is not None else None
-        async with Client("http://ref/v1", secret, transport=httpx.ASGITransport(app=app)) as client:
-            return await client.send(CONTRACT.endpoints[endpoint], body, stream=stream)
-
-    return asyncio.run(go())
 
 
 def stable(value: Any) -> Any:
@@ -98,13 +88,13 @@ def test_non_stream_response_object(app):
 def test_instructions_and_input_items(app):
     items = [{"role": "user", "content": [
                  {"type": "input_text", "text": "Describe this."},
-                 {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}]},
+                 {"type": "input_image", "image_url": image_data_uri(), "detail": "low"}]},
              {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "A dot."}]},
              {"role": "user", "content": "Shorter."}]
     r = create(app, instructions="Be brief.", input=items, seed=2).json()
     assert WIRE.shape_problems(r) == [] and r["instructions"] == "Be brief."
     texts = ["Be brief.", "Describe this.", "A dot.", "Shorter."]
-    assert r["usage"]["input_tokens"] == count_prompt_tokens(texts)
+    assert r["usage"]["input_tokens"] == count_prompt_tokens(texts, IMAGE_TOKENS)
 
 
 def test_max_output_tokens_makes_the_response_incomplete(app):
@@ -205,7 +195,8 @@ def test_range_errors_name_the_wire_parameter(app, canonical, value):
 @pytest.mark.parametrize("fields, param", [
     ({"input": None}, "input"),
     ({"input": []}, "input"),
-    ({"input": [{"type": "function_call_output", "call_id": "c", "output": "x"}]}, "input[0].type"),
+    ({"input": [{"type": "function_call_output", "call_id": "c", "output": "x"}]}, "input[0].call_id"),
+    ({"input": [{"type": "item_reference", "id": "x"}]}, "input[0].type"),
     ({"input": [{"role": "tool", "content": "x"}]}, "input[0].role"),
     ({"input": [{"role": "user", "content": [{"type": "input_audio"}]}]}, "input[0].content[0].type"),
     ({"input": [{"role": "user", "content": [{"type": "input_text"}]}]}, "input[0].content[0].text"),

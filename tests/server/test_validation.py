@@ -6,9 +6,11 @@ from hypothesis import strategies as st
 
 from conformance.server.chat_completions import read_conversation
 from conformance.server.errors import RequestRejected
+from conformance.server.images import IMAGE_TOKENS
 from conformance.server.tokens import count_prompt_tokens
 from conformance.server.validation import validate_parameters, validate_request
 
+from .bodies import image_data_uri
 from .conftest import CHAT
 
 ENDPOINT = "chat_completions"
@@ -158,7 +160,7 @@ def test_all_roles_and_content_shapes_accepted(ref):
         {"role": "developer", "content": [{"type": "text", "text": "Really brief."}]},
         {"role": "user", "name": "ann", "content": [
             {"type": "text", "text": "What is this?"},
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"}}]},
+            {"type": "image_url", "image_url": {"url": image_data_uri(), "detail": "low"}}]},
         {"role": "assistant", "content": None, "tool_calls": [
             {"id": "call_1", "type": "function", "function": {"name": "look", "arguments": "{\"x\": 1}"}}]},
         {"role": "tool", "tool_call_id": "call_1", "content": "a cat"},
@@ -168,7 +170,7 @@ def test_all_roles_and_content_shapes_accepted(ref):
     r = ref.chat(messages=messages, max_tokens=2)
     assert r.status_code == 200, r.text
     texts = ["Be brief.", "Really brief.", "What is this?", "look\n{\"x\": 1}", "a cat", "A cat.", "Thanks"]
-    assert r.json()["usage"]["prompt_tokens"] == count_prompt_tokens(texts)
+    assert r.json()["usage"]["prompt_tokens"] == count_prompt_tokens(texts, IMAGE_TOKENS)
 
 
 @pytest.mark.parametrize("raw", [b"{bad", b"", b"\xff\xfe", b'{"temperature": NaN}', b"[1, 2]", b'"x"', b"null"])
