@@ -1,9 +1,10 @@
 """Equivalences under a seed: one answer, whichever way it is delivered."""
 from __future__ import annotations
 
-from conformance.checks.failures import fail_if
+from conformance.checks.failures import CheckFailed, CheckSkipped, fail_if
 from conformance.checks.probe import SEED, Probe
 from conformance.checks.registry import check
+from conformance.protocols import wire_protocols
 from conformance.protocols.base import Reply
 
 
@@ -33,3 +34,23 @@ async def stream_matches_nonstream(probe: Probe) -> None:
         problems.append(f"output tokens differ: non-stream {whole.usage.output_tokens} vs stream "
                         f"{streamed.usage.output_tokens}")
     fail_if(problems)
+
+
+@check(category="equivalence", requests=2)
+async def same_answer_across_endpoints(probe: Probe) -> None:
+    """Under one seed, an endpoint gives the same answer as the contract's first endpoint to the same request (where the suite promises it: `expectations.same_answer_across_endpoints`)."""
+    if "same_answer_across_endpoints" not in probe.contract.expectations:
+        raise CheckSkipped("the suite does not promise the same answer on every endpoint")
+    probe.require("seed")
+    first = next(iter(probe.contract.endpoints))
+    if probe.endpoint == first:
+        raise CheckSkipped(f"{first} is the endpoint the others are compared with")
+    reference = Probe(probe.contract, wire_protocols(probe.contract)[first], probe.client)
+    params = {"seed": SEED}
+    if probe.supports("enable_thinking") and reference.supports("enable_thinking"):
+        params["enable_thinking"] = False  # reasoning channels differ in shape between protocols
+    theirs = await reference.answer(reference.request(**params))
+    probe.exchanges.extend(reference.exchanges)
+    ours = await probe.answer(probe.request(**params))
+    if ours.text != theirs.text:
+        raise CheckFailed(f"{probe.endpoint} answered {ours.text[:80]!r}, {first} answered {theirs.text[:80]!r}")

@@ -5,6 +5,7 @@ each protocol module translates to and from its own wire format and knows its ow
 """
 from __future__ import annotations
 
+import importlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -140,6 +141,8 @@ class WireProtocol(ABC):
 
     # The protocol's finish/stop reasons mapped to the neutral kinds above.
     finish_kinds: dict[str, str] = {}
+    # The official SDK's model of a non-stream answer (module, class): a second judge of shape.
+    sdk_model: tuple[str, str] | None = None
 
     def __init__(self, protocol: Protocol, contract: Contract):
         self.protocol = protocol
@@ -148,6 +151,23 @@ class WireProtocol(ABC):
     @property
     def name(self) -> str:
         return self.protocol.name
+
+    def sdk_problems(self, body: Any) -> list[str] | None:
+        """How the official SDK's model rejects the body; None when that SDK is not installed."""
+        if self.sdk_model is None:
+            return None
+        module, name = self.sdk_model
+        try:
+            model = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):
+            return None
+        try:
+            model.model_validate(body)
+        except Exception as exc:  # pydantic.ValidationError, without importing pydantic here
+            errors = getattr(exc, "errors", lambda: [])()
+            return [f"{module}.{name}: {'.'.join(map(str, e.get('loc', ())))}: {e.get('msg')}" for e in errors[:5]] \
+                or [f"{module}.{name}: {exc}"]
+        return []
 
     def finish_kind(self, reply: Reply) -> str | None:
         return self.finish_kinds.get(reply.finish_reason or "", reply.finish_reason)

@@ -31,6 +31,7 @@ DONE = "[DONE]"
 class ChatCompletions(WireProtocol):
     # Chat has one reason for a natural end and for a stop string alike.
     finish_kinds = {"stop": FINISH_STOP, "length": FINISH_LENGTH, "tool_calls": FINISH_TOOL}
+    sdk_model = ("openai.types.chat", "ChatCompletion")
 
     def base_body(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {

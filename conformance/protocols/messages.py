@@ -71,6 +71,7 @@ class _Block:
 class Messages(WireProtocol):
     finish_kinds = {"end_turn": FINISH_STOP, "max_tokens": FINISH_LENGTH,
                     "stop_sequence": FINISH_STOP_SEQUENCE, "tool_use": FINISH_TOOL}
+    sdk_model = ("anthropic.types", "Message")
 
     def base_body(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -51,6 +51,7 @@ _INDEX = {"content": "content_index", "summary": "summary_index"}
 class Responses(WireProtocol):
     # `reply.finish_reason` is the status, or the incomplete reason when cut short.
     finish_kinds = {"completed": FINISH_STOP, "max_output_tokens": FINISH_LENGTH}
+    sdk_model = ("openai.types.responses", "Response")
 
     def base_body(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -75,12 +75,15 @@ CATALOGUE: dict[str, str] = {
     "image_unchecked": "malformed images are accepted",
     "image_ignored": "images do not influence the answer (the prompt digest leaves them out)",
     "image_tokens_uncounted": "images add no prompt tokens to usage",
+    "responses_sdk_usage": "responses usage lacks input_tokens_details.cache_write_tokens (the JSON Schema allows it, the SDK refuses)",
+    "endpoint_drift": "the endpoint given as argument answers the same request differently from the others",
     "crash_on_combination": "a valid request giving both parameters A+B (the argument) gets a 500",
 }
 
 # Faults that are meaningless without an argument, and only those, take one.
 TAKES_ARGUMENT: frozenset[str] = frozenset({"accept_out_of_range", "ignore_parameter", "wrong_default",
-                                                "slow_first_token", "crash_on_combination"})
+                                                "slow_first_token", "crash_on_combination",
+                                                "endpoint_drift"})
 
 
 @dataclass(frozen=True)

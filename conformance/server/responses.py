@@ -195,7 +195,9 @@ class ResponseAnswer:
         a = self.answer
         total = a.input_tokens + a.output_tokens + (1 if "responses_usage_total" in a.faults else 0)
         return {
-            "input_tokens": a.input_tokens, "input_tokens_details": {"cached_tokens": 0},
+            # openai 3.57's Response model requires cache_write_tokens: without it the SDK refuses the body.
+            "input_tokens": a.input_tokens, "input_tokens_details": (
+                {"cached_tokens": 0} if "responses_sdk_usage" in a.faults else {"cached_tokens": 0, "cache_write_tokens": 0}),
             "output_tokens": a.output_tokens,
             "output_tokens_details": {"reasoning_tokens": a.generation.reasoning_tokens},
             "total_tokens": total,

@@ -305,7 +305,7 @@ def validate_request(body: Any, contract: Contract, endpoint: str, read_conversa
         logprobs=logprobs, top_logprobs=given.get("top_logprobs") if logprobs else None,
         tools=tools, tool_choice=conversation.tool_choice if tools else NONE,
         output_format=conversation.output_format, prompt_tokens=prompt_tokens,
-        prompt_digest=_digest(conversation.messages, images, faults),
+        prompt_digest=_digest(conversation.messages, images, faults, endpoint),
     )
 
 
@@ -320,9 +320,12 @@ def _decode(image: ImageInput, faults: Faults) -> ImageInfo:
         return ImageInfo(None, None, None, "url", digest=hashlib.blake2b(raw, digest_size=16).hexdigest())
 
 
-def _digest(messages: tuple[Message, ...], images: list[tuple[ImageInfo, ...]], faults: Faults) -> bytes:
+def _digest(messages: tuple[Message, ...], images: list[tuple[ImageInfo, ...]], faults: Faults,
+            endpoint: str = "") -> bytes:
     """Each message's role and prompt text, then its images: the answer depends on the pixels."""
     pairs: list[tuple[str, str]] = []
+    if endpoint in faults.args("endpoint_drift"):
+        pairs.append(("drift", endpoint))  # this endpoint alone answers differently
     for message, infos in zip(messages, images):
         pairs.append((message.role, message.prompt_text))
         if "image_ignored" not in faults:

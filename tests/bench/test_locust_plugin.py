@@ -21,7 +21,7 @@ def test_locust_headless_run_writes_samples_and_llm_stats(tmp_path) -> None:
         pytest.skip("locust is not installed (pip install -e '.[bench]')")
     with stub_server("ttft=10,token=1") as url:
         proc = subprocess.run(
-            [str(locust), "-f", str(ROOT / "locustfile.py"), "--headless", "-u", "4", "-r", "4", "-t", "2s",
+            [str(locust), "-f", str(ROOT / "locustfile.py"), "--headless", "-u", "4", "-r", "4", "-t", "4s",
              "--host", url, "--bench-scenario", "chat-stream", "--bench-report-dir", str(tmp_path),
              "--only-summary", "--csv", str(tmp_path / "locust")],
             capture_output=True, text=True, timeout=60, cwd=ROOT)
@@ -30,7 +30,7 @@ def test_locust_headless_run_writes_samples_and_llm_stats(tmp_path) -> None:
     report = json.loads((run_dir / "report.json").read_text())
     step = report["steps"][0]
     assert report["run"]["client"]["engine"] == "locust" and step["label"] == "concurrency 4"
-    assert step["requests"]["ok"] > 0 and step["errors"]["rate"] == 0
+    assert step["requests"]["ok"] > 0 and step["errors"]["rate"] == 0, (step["requests"], proc.stderr[-1500:])
     low = [r for r in map(json.loads, (run_dir / "samples.jsonl").read_text().splitlines()[2:])
            if "err" not in r and request_metrics(r)["ttft_ms"] < 10]
     assert not low, json.dumps(low[:2])

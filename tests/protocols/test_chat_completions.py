@@ -133,3 +133,11 @@ def test_error_problems_name_the_parameter() -> None:
                                     "param": "temperature"}}).encode()
     assert WIRE.error_problems(ex, status=400, param="temperature") == []
     assert any("status" in p for p in WIRE.error_problems(ex, status=422, param="temperature"))
+
+
+def test_the_official_sdk_judges_shape_too() -> None:
+    assert WIRE.sdk_problems(BODY) == []
+    broken = copy.deepcopy(BODY)
+    broken["created"] = "yesterday"
+    problems = WIRE.sdk_problems(broken)
+    assert problems and "ChatCompletion: created" in problems[0]
