@@ -133,6 +133,7 @@ def test_clean_reference_server_passes_every_check(contract: Contract) -> None:
     assert all(r.message for r in results if r.status is Status.SKIPPED)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", list(KILLS))
 def test_fault_kills_exactly_its_checks(contract: Contract, fault: str) -> None:
     results = run_checks(contract, "chat_completions", faults=[fault], profile=_profile(fault))
@@ -147,6 +148,7 @@ def test_fault_kills_exactly_its_checks(contract: Contract, fault: str) -> None:
 SEPARATE_KILLS = {"latency_slo": ["slow_first_token:250"]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("endpoint,fault", list(KILLS_ELSEWHERE), ids=[f"{e}-{f}" for e, f in KILLS_ELSEWHERE])
 def test_fault_kills_exactly_its_checks_elsewhere(contract: Contract, endpoint: str, fault: str) -> None:
     results = run_checks(contract, endpoint, faults=[fault], profile=_profile(fault))
