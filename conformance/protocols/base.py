@@ -127,8 +127,14 @@ def load_schema(name: str) -> dict[str, Any]:
     return json.loads(text)
 
 
+@cache
+def _validator(schema_name: str) -> jsonschema.Draft202012Validator:
+    # Built once per schema: a stream validates every event, and building costs more than validating.
+    return jsonschema.Draft202012Validator(load_schema(schema_name))
+
+
 def schema_problems(schema_name: str, instance: Any, what: str) -> list[str]:
-    validator = jsonschema.Draft202012Validator(load_schema(schema_name))
+    validator = _validator(schema_name)
     problems = []
     for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path))):
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path) 
