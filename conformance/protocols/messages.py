@@ -458,5 +458,10 @@ def _usage(raw: Any) -> Usage | None:
     if not isinstance(raw, dict):
         return None
     inp, out = raw.get("input_tokens"), raw.get("output_tokens")
+    if isinstance(inp, int):
+        # Anthropic counts cached prompt tokens apart from input_tokens (WIRE.md F): the prompt
+        # is all three, and that is what the neutral Usage means by input.
+        inp += sum(v for k in ("cache_read_input_tokens", "cache_creation_input_tokens")
+                   if isinstance(v := raw.get(k), int))
     total = inp + out if isinstance(inp, int) and isinstance(out, int) else None
     return Usage(inp, out, total, _dict(raw.get("output_tokens_details")).get("thinking_tokens"))

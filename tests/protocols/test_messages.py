@@ -319,3 +319,11 @@ def test_each_error_rule_can_fail(status: int, body: Any, expected: str) -> None
 def test_an_error_that_is_not_json() -> None:
     ex = Exchange("messages", "u", {}, False, status=413, body=b"<html>413</html>")
     assert any("JSON error object" in p for p in WIRE.error_problems(ex, status=413, param=None))
+
+
+def test_cached_prompt_tokens_count_as_input() -> None:
+    from conformance.protocols.messages import _usage
+
+    usage = _usage({"input_tokens": 3, "cache_read_input_tokens": 40, "cache_creation_input_tokens": 2,
+                    "output_tokens": 5})
+    assert (usage.input_tokens, usage.output_tokens, usage.total_tokens) == (45, 5, 50)
