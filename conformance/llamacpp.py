@@ -25,7 +25,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -57,10 +57,12 @@ class Settings:
     threads: int = 1
     threads_batch: int = 1
     n_parallel: int = 1
-    # Server-side cap on answer tokens (llama.cpp's n_predict): larger max_tokens are clamped to
-    # it. On one thread a 4,096-token answer takes minutes; checks need at most 64 tokens, and
-    # a cut JSON answer fails as surely at 64 tokens as at 512. 0 means no cap.
+    # llama.cpp's n_predict: the answer length of requests that set no max_tokens (0: llama.cpp's
+    # default, which runs to the end of the context). It does not cap an explicit max_tokens.
     max_answer_tokens: int = 0
+    # The sampling seed of requests that carry none (llama.cpp's own default is a random one);
+    # -1 keeps llama.cpp's default.
+    seed: int = -1
     chat_template: str = "fixtures/templates/gemma3.jinja"  # relative to the repository root
     model_alias: str = "gemma-3-270m-q4_k_m"
     startup_timeout_s: float = 120.0
@@ -164,7 +166,7 @@ class ServerProcess:
                    "--host", host, "--port", str(self.port), "--key-env", _CHILD_KEY_ENV,
                    "--n-ctx", str(settings.n_ctx), "--threads", str(settings.threads),
                    "--threads-batch", str(settings.threads_batch), "--parallel", str(settings.n_parallel),
-                   "--max-answer-tokens", str(settings.max_answer_tokens),
+                   "--max-answer-tokens", str(settings.max_answer_tokens), "--seed", str(settings.seed),
                    "--alias", settings.model_alias]
         if not detached:
             command += ["--parent-pid", str(os.getpid())]
@@ -201,7 +203,8 @@ class ServerProcess:
                 self.process.wait()
 
 
-def wait_for_models(origin: str, key: Secret, timeout_s: float, *, alive: Any, log_path: Path) -> str:
+def wait_for_models(origin: str, key: Secret, timeout_s: float, *, alive: Callable[[], bool],
+                    log_path: Path) -> str:
     deadline = time.monotonic() + timeout_s
     last = "no answer yet"
     while time.monotonic() < deadline:
@@ -241,10 +244,11 @@ def running_server(settings: Settings, *, key_env: str | None = None) -> Iterato
     log_path.unlink(missing_ok=True)
     server = ServerProcess(settings, key, model_path, log_path=log_path)
     try:
-        model = server.wait_ready()
+        model = server.wait_ready()  # on failure the log stays, and the error names it
         yield server, model
     finally:
         server.stop()
+    log_path.unlink(missing_ok=True)
 
 
 # --- detached server: conformance target llamacpp up|down|status ---------------------------------
@@ -407,6 +411,8 @@ def _serve(args: argparse.Namespace) -> int:
     params.n_ctx = args.n_ctx
     params.n_parallel = args.parallel
     params.n_predict = args.max_answer_tokens if args.max_answer_tokens > 0 else -1
+    if args.seed >= 0:
+        params.sampling.seed = args.seed
     # One thread each: on a small CI machine a second compute thread only fights the harness.
     params.cpuparams.n_threads = args.threads
     params.cpuparams_batch.n_threads = args.threads_batch
@@ -446,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--threads-batch", type=int, default=Settings.threads_batch)
     serve.add_argument("--parallel", type=int, default=Settings.n_parallel)
     serve.add_argument("--max-answer-tokens", type=int, default=Settings.max_answer_tokens)
+    serve.add_argument("--seed", type=int, default=Settings.seed)
     serve.add_argument("--alias", default=Settings.model_alias)
     serve.add_argument("--parent-pid", type=int, default=0, help="exit when this process is gone")
     sub.add_parser("assemble", help="assemble the GGUF into the cache directory and print its path")

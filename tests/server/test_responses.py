@@ -80,7 +80,7 @@ def test_non_stream_response_object(app):
     assert part["type"] == "output_text" and part["text"] and part["annotations"] == []
     usage = r["usage"]
     assert usage["input_tokens"] == count_prompt_tokens([PROMPT])
-    assert usage["input_tokens_details"] == {"cached_tokens": 0}
+    assert usage["input_tokens_details"] == {"cached_tokens": 0, "cache_write_tokens": 0}
     assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
     assert 0 < usage["output_tokens_details"]["reasoning_tokens"] < usage["output_tokens"]
 
