@@ -11,6 +11,9 @@ from conformance.protocols.base import ImagePart, Turn
 
 PROMPT = "What is in this image?"
 FORMATS = ("shapes.png", "shapes.jpg", "shapes.webp", "shapes.gif")
+# An http(s) image is part of every protocol's image input; the server fetches it (the reference
+# server accepts it without fetching).
+IMAGE_URL = "https://upload.wikimedia.org/wikipedia/commons/4/47/PNG_transparency_demonstration_1.png"
 
 
 def _require_images(probe: Probe) -> None:
@@ -25,14 +28,15 @@ def _with_image(probe: Probe, image: ImagePart, **params):
 
 
 def _format_cases(probe: Probe) -> list[Case]:
-    return [Case(name.split(".")[1], name) for name in FORMATS]
+    return [Case(name.split(".")[1], name) for name in FORMATS] + [Case("url", IMAGE_URL)]
 
 
 @check(category="images", cases=_format_cases)
 async def image_accepted(probe: Probe, case: Case) -> None:
-    """An image in each common format (PNG, JPEG, WebP, GIF) is accepted and counted as input (seed: "text and image input")."""
+    """An image in each common format (PNG, JPEG, WebP, GIF, and by http(s) URL) is accepted and counted as input (seed: "text and image input")."""
     _require_images(probe)
-    with_image = await probe.answer(_with_image(probe, fixtures.image(case.data)))
+    image = ImagePart("image/png", url=case.data) if case.data == IMAGE_URL else fixtures.image(case.data)
+    with_image = await probe.answer(_with_image(probe, image))
     text_only = await probe.answer(probe.request(prompt=PROMPT, seed=SEED))
     if with_image.usage and text_only.usage and with_image.usage.input_tokens is not None \
             and text_only.usage.input_tokens is not None and with_image.usage.input_tokens <= text_only.usage.input_tokens:
