@@ -34,6 +34,7 @@ from time import perf_counter_ns
 from typing import Any, Callable
 
 from conformance.bench.httpclient import Pool, Result
+from conformance.bench.memory import RssSampler
 from conformance.bench.samples import Writer, record
 
 _START_MARGIN_NS = 200_000_000  # workers are told a start instant this far ahead
@@ -329,6 +330,7 @@ class LoadOutcome:
     shards: list[Path] = field(default_factory=list)
     uvloop: bool = False
     interrupted: bool = False
+    memory: dict[str, Any] = field(default_factory=dict)  # RssSampler.as_dict() of the client's processes
 
 
 ProgressFn = Callable[[StepPlan, float, Counters], None]
@@ -355,6 +357,7 @@ def _run_in_process(spec: WorkerSpec, plans: list[StepPlan], progress: ProgressF
     async def go() -> None:
         outcome.t0 = perf_counter_ns() + _START_MARGIN_NS // 4
         worker = Worker(spec, outcome.t0)
+        rss = RssSampler({"client": os.getpid()}, outcome.t0)
         try:
             for plan in plans:
                 start = outcome.t0 if plan.index == 0 else perf_counter_ns() + _START_MARGIN_NS // 4
@@ -362,6 +365,7 @@ def _run_in_process(spec: WorkerSpec, plans: list[StepPlan], progress: ProgressF
                 task = asyncio.get_running_loop().create_task(worker.run_step(plan, start))
                 while not task.done():
                     await asyncio.wait({task}, timeout=_PROGRESS_EVERY_S)
+                    rss.poll()
                     if progress is not None:
                         progress(plan, (perf_counter_ns() - start) / 1e9, worker.counters)
                 summary = task.result()
@@ -369,6 +373,8 @@ def _run_in_process(spec: WorkerSpec, plans: list[StepPlan], progress: ProgressF
                                                  summary["capped"], worker.counters.sent - before))
         finally:
             worker.close()
+            rss.poll(force=True)
+            outcome.memory = rss.as_dict()
 
     try:
         asyncio.run(go())
@@ -397,6 +403,8 @@ def _run_processes(specs: list[WorkerSpec], plans: list[StepPlan], progress: Pro
             pipes.append(parent)
             procs.append(proc)
         outcome.t0 = perf_counter_ns() + 10 * _START_MARGIN_NS  # spawning takes a moment
+        rss = RssSampler({"orchestrator": os.getpid()} | {f"worker {s.index}": p.pid for s, p in zip(specs, procs)
+                                                         if p.pid is not None}, outcome.t0)
         for pipe in pipes:
             pipe.send(outcome.t0)
         for pipe in pipes:
@@ -424,6 +432,7 @@ def _run_processes(specs: list[WorkerSpec], plans: list[StepPlan], progress: Pro
                         summaries[i] = message[2]
                     elif message[0] == "error":
                         raise RuntimeError(f"bench worker {i}: {message[1]}")
+                rss.poll()
                 if progress is not None and latest:
                     progress(plan, (perf_counter_ns() - start) / 1e9, _sum(latest.values()))
             before = sum(o.sent for o in outcome.steps)
@@ -431,6 +440,8 @@ def _run_processes(specs: list[WorkerSpec], plans: list[StepPlan], progress: Pro
             outcome.steps.append(StepOutcome(
                 plan, start, max(s["stop"] for s in summaries.values()), max(s["drained"] for s in summaries.values()),
                 sum(s["capped"] for s in summaries.values()), total.sent - before))
+        rss.poll(force=True)  # the workers still hold everything they built
+        outcome.memory = rss.as_dict()
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:

@@ -68,7 +68,16 @@ def _header(report: dict[str, Any]) -> tuple[str, list[str]]:
         f"{_load(cl.get('loadavg_at_start'))} at start, {_load(cl.get('loadavg_at_end'))} at end",
         f"raw samples: {report['samples']}",
     ]
+    memory = _memory_fact(run.get("memory") or {})
+    if memory:
+        facts.append(memory)
     return title, facts
+
+
+def _memory_fact(memory: dict[str, Any]) -> str:
+    parts = [f"{label} {_n(p['start_mib'])} → peak {_n(p['peak_mib'])} → end {_n(p['end_mib'])}"
+             for label, p in memory.get("processes", {}).items() if p.get("start_mib") is not None]
+    return f"client RSS (MiB, start → peak → end): {'; '.join(parts)}" if parts else ""
 
 
 def summary_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -194,6 +203,11 @@ def charts(report: dict[str, Any]) -> list[tuple[str, str]]:
         tok = [svg.Series("output tokens/s", list(zip(t, tl["tokens_per_s"])))]
         out.append(("Timeline tokens", svg.render(svg.Chart("Timeline: output tokens", "time since start (s)",
                                                             "tokens/s", tok, spans))))
+    rss = [svg.Series(label, [tuple(p) for p in proc["samples"]])
+           for label, proc in ((report["run"].get("memory") or {}).get("processes") or {}).items() if proc["samples"]]
+    if rss:
+        out.append(("Client memory", svg.render(svg.Chart("Client resident memory (RSS)", "time since start (s)",
+                                                          "MiB", rss))))
     return out
 
 

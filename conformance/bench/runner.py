@@ -148,6 +148,7 @@ def run_scenario(scenario: Scenario, endpoint: Endpoint, out_dir: Path, *, uvloo
                    "cpus": os.cpu_count(), "loadavg_at_start": load_at_start,
                    "loadavg_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
         "variants": [v.describe() for v in variants], "interrupted": outcome.interrupted,
+        "memory": outcome.memory,
     }
     path = out_dir / "samples.jsonl"
     write_run_file(path, run, [_step_line(o, outcome.t0) for o in outcome.steps], outcome.shards)
