@@ -83,11 +83,11 @@ def test_auth_headers_per_protocol(server) -> None:
 
 def test_read_timeout_is_a_typed_error(server) -> None:
     async def go():
-        async with Client(server.base_url, None, timeouts=Timeouts(connect=1, read=0.2, total=1)) as client:
+        async with Client(server.base_url, None, timeouts=Timeouts(connect=1, first_byte=0.2, idle=0.2, total=1)) as client:
             return await client.send(CHAT, {"hang": True})
 
     ex = asyncio.run(go())
-    assert ex.error is not None and ex.error.kind == "read-timeout"
+    assert ex.error is not None and ex.error.kind == "first-byte-timeout"
 
 
 def test_refused_connection_is_a_typed_error() -> None:
@@ -96,7 +96,7 @@ def test_refused_connection_is_a_typed_error() -> None:
             return await client.send(CHAT, {})
 
     ex = asyncio.run(go())
-    assert ex.error is not None and ex.error.kind == "connect-error" and ex.status is None
+    assert ex.error is not None and ex.error.kind == "connect-refused" and ex.status is None
 
 
 @pytest.mark.parametrize("base,path,url", [
