@@ -61,6 +61,8 @@ def _expected(error: jsonschema.ValidationError) -> tuple[YamlPath, str]:
     if v in ("enum", "const"):
         allowed = schema.get("enum", [schema.get("const")])
         return where, f"one of {', '.join(map(str, allowed))}; found {_describe(inst)}"
+    if v == "exclusiveMinimum":
+        return where, f"a number greater than {schema['exclusiveMinimum']}, found {_describe(inst)}"
     if v == "oneOf" and error.context:
         # The branch whose error is deepest says most about what the author meant.
         best = max(error.context, key=lambda e: len(e.absolute_path))
@@ -234,7 +236,8 @@ def load_target(path: Path) -> Target:
         divergences.append(Divergence(raw["check"], raw["endpoint"], raw.get("case"), raw["reason"]))
     return Target(name=d["name"], server=d["server"], base_url=d.get("base_url"),
                   api_key_env=d.get("api_key_env"), model=d.get("model"), divergences=tuple(divergences),
-                  settings=dict(d.get("settings", {})), source=str(path))
+                  settings=dict(d.get("settings", {})),
+                  timeouts={k: float(v) for k, v in d.get("timeouts", {}).items()}, source=str(path))
 
 
 def find_target(name_or_path: str, suites_dir: Path = SUITES_DIR) -> Target:

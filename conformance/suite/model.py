@@ -132,4 +132,6 @@ class Target:
     model: str | None = None
     divergences: tuple[Divergence, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)  # server-specific start-up settings
+    # Seconds, by name (connect, first_byte, idle, total): the profile's request timeouts.
+    timeouts: dict[str, float] = field(default_factory=dict)
     source: str = ""

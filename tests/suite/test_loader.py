@@ -120,3 +120,21 @@ def test_wrong_kind_in_protocol_layer(suite_copy: Path) -> None:
     with pytest.raises(SuiteError) as info:
         load_contract(suite_copy)
     assert info.value.file == str(proto) and info.value.where == "stream.named_events"
+
+
+def test_target_timeouts_load_and_a_bad_one_is_named(tmp_path: Path) -> None:
+    from conformance.suite.loader import load_target
+
+    assert find_target("reference").timeouts["total"] > 0
+    good = tmp_path / "good.yaml"
+    good.write_text("kind: target\nname: t\nserver: external\nbase_url: http://h/v1\n"
+                    "timeouts: {connect: 1, first_byte: 2.5, idle: 3, total: 9}\n")
+    assert load_target(good).timeouts == {"connect": 1.0, "first_byte": 2.5, "idle": 3.0, "total": 9.0}
+    for bad_line, where, expected in [("  idle: soon\n", "timeouts.idle", "type number"),
+                                      ("  total: 0\n", "timeouts.total", "greater than 0"),
+                                      ("  conect: 1\n", "timeouts.conect", "unknown key 'conect'")]:
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("kind: target\nname: t\nserver: external\nbase_url: http://h/v1\ntimeouts:\n" + bad_line)
+        with pytest.raises(SuiteError) as info:
+            load_target(bad)
+        assert str(info.value).startswith(f"{bad}:6: at {where}: expected ") and expected in str(info.value)
