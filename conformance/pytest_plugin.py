@@ -40,6 +40,7 @@ from conformance.errors import ConformanceError
 from conformance.secrets import redact
 
 if TYPE_CHECKING:  # the harness itself is imported when a contract is collected, not before
+    from conformance.billing import Meter
     from conformance.checks.registry import Case
     from conformance.protocols.base import WireProtocol
     from conformance.runner import Plan
@@ -67,6 +68,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--reference-fault", action="append", default=[], metavar="NAME",
                     help="break the built-in reference server on purpose (repeatable; see "
                          "`conformance serve --list-faults`)")
+    group.addoption("--max-cost", type=float, metavar="USD",
+                    help="refuse to start when the selected tests' cost preview exceeds USD, and stop "
+                         "before a request that could cross it (as `conformance run --max-cost`)")
 
 
 _TARGETS = pytest.StashKey["_Targets"]()
@@ -109,10 +113,13 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ContractFi
 def pytest_collection_finish(session: pytest.Session) -> None:
     if session.config.option.collectonly:
         return
-    files = dict.fromkeys(item.parent for item in session.items if isinstance(item, ContractItem))
+    selected: dict[ContractFile, list[ContractItem]] = {}
+    for item in session.items:
+        if isinstance(item, ContractItem):
+            selected.setdefault(cast(ContractFile, item.parent), []).append(item)
     targets = session.config.stash[_TARGETS]
-    for file in files:
-        targets.open(cast(ContractFile, file))
+    for file, items in selected.items():
+        targets.open(file, items)
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
@@ -132,6 +139,11 @@ def pytest_runtest_makereport(item: pytest.Item,
             and isinstance(report.longrepr, tuple)):
         report.longrepr = (str(item.path), None, report.longrepr[2])
     return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    for line in config.stash[_TARGETS].cost_lines():
+        terminalreporter.write_line(line)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -239,6 +251,7 @@ class _Opened:
     wires: dict[str, WireProtocol]
     client: Client
     divergences: tuple[Divergence, ...]  # the target's known divergences: strict xfails
+    meter: Meter
 
 
 class _Targets:
@@ -253,6 +266,7 @@ class _Targets:
         self._stack = ExitStack()
         self._runner: asyncio.Runner | None = None
         self._opened: dict[Path, _Opened] = {}
+        self._spent: list[tuple[str, Meter]] = []  # kept after close, for the terminal summary
 
     def _loop(self) -> asyncio.Runner:
         if self._runner is None:
@@ -260,21 +274,27 @@ class _Targets:
             self._stack.callback(self._runner.close)
         return self._runner
 
-    def open(self, file: ContractFile) -> _Opened:
-        """Start (or resolve) the target for this contract and preflight it; once per session."""
+    def open(self, file: ContractFile, items: list[ContractItem] | None = None) -> _Opened:
+        """Start (or resolve) the target for this contract and preflight it; once per session.
+
+        With `items` (the selected tests of the file) the cost preview is shown first, and a
+        preview over ``--max-cost`` refuses the session before any request.
+        """
         if file.path in self._opened:
             return self._opened[file.path]
         try:
-            opened = self._open(file)
+            opened = self._open(file, items or [])
         except ConformanceError as exc:
             raise pytest.UsageError(f"conformance: {file.path.name}: {redact(str(exc))}") from None
         self._opened[file.path] = opened
         return opened
 
-    def _open(self, file: ContractFile) -> _Opened:
+    def _open(self, file: ContractFile, items: list[ContractItem]) -> _Opened:
+        from conformance.billing import Meter, preview
+        from conformance.errors import SetupError
         from conformance.generation.strategies import PROFILES, use_profile
         from conformance.protocols import wire_protocols
-        from conformance.runner import preflight
+        from conformance.runner import preflight, request_estimate
         from conformance.suite.loader import find_target
         from conformance.targets import open_target
         from conformance.transport.client import Client
@@ -293,16 +313,32 @@ class _Targets:
             target, file.contract, base_url=option("base_url"), api_key_env=option("api_key_env"),
             model=option("model"), faults=option("reference_fault")))
         contract = dataclasses.replace(file.contract, model=endpoint.model)
-        client = Client(endpoint.base_url, endpoint.api_key)
+        pricing, max_cost = contract.pricing, option("max_cost")
+        # As `conformance run`: the selected tests' worst case, plus the preflight request.
+        cost = preview(request_estimate([(i.plan, [i.case]) for i in items if i.case is not None], contract) + 1,
+                       pricing)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"conformance: {file.path.name} cost preview: {cost.line(pricing.currency)}")
+        if max_cost is not None and cost.usd > max_cost:
+            raise SetupError(f"cost preview {cost.usd:.2f} {pricing.currency} exceeds --max-cost {max_cost:.2f}: "
+                             "narrow the run with -k or raise the budget")
+        meter = Meter(pricing, max_cost)
+        client = Client(endpoint.base_url, endpoint.api_key, meter=meter)
         self._stack.callback(lambda: runner.run(client.aclose()))
         runner.run(preflight(contract, client))
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(f"conformance: {file.path.name} against {endpoint.name} "
                                 f"{endpoint.base_url} (model {endpoint.model})")
         # As `conformance run`: a target's expected divergences do not follow --base-url elsewhere.
         divergences = () if option("base_url") else target.divergences
-        return _Opened(contract, wire_protocols(contract), client, divergences)
+        self._spent.append((file.path.name, meter))
+        return _Opened(contract, wire_protocols(contract), client, divergences, meter)
+
+    def cost_lines(self) -> list[str]:
+        """What each contract's tests cost, for the end of the session."""
+        return [f"conformance: {name} cost: {m.messages} billed messages = {m.spent:.2f} {m.pricing.currency}"
+                for name, m in self._spent]
 
     def run(self, item: ContractItem) -> Result:
         """Run one item's check case exactly as `conformance run` does, returning its `Result`."""
@@ -312,7 +348,7 @@ class _Targets:
         file = cast(ContractFile, item.parent)
         if file.path not in self._opened:  # only when collection_finish did not run first
             try:
-                self._opened[file.path] = self._open(file)
+                self._opened[file.path] = self._open(file, [])
             except ConformanceError as exc:
                 pytest.exit(f"conformance: {file.path.name}: {redact(str(exc))}",
                             returncode=pytest.ExitCode.USAGE_ERROR)

@@ -34,6 +34,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+import jsonschema
+
 from conformance.errors import SetupError
 from conformance.protocols.base import WireProtocol
 from conformance.report.atomic import write_atomic
@@ -59,13 +61,19 @@ def failures_dir() -> Path:
     return Path(configured) if configured else DEFAULT_FAILURES_DIR
 
 
+Outcome = Literal["accepted", "rejected", "conforms"]
+OUTCOMES: tuple[str, ...] = ("accepted", "rejected", "conforms")
+
+
 @dataclass(frozen=True)
 class Expectation:
-    """What the answer to a request must be: accepted (200), or rejected naming a parameter."""
+    """What the answer to a request must be: accepted (200), rejected naming a parameter, or
+    accepted with an answer text that is JSON valid against `schema` (structured output)."""
 
-    outcome: Literal["accepted", "rejected"]
+    outcome: Outcome
     status: int
     param: str | None = None  # wire name the error must name (rejections only)
+    schema: dict[str, Any] | None = None  # the JSON Schema the answer must satisfy ("conforms" only)
 
     @classmethod
     def accepted(cls) -> Expectation:
@@ -75,9 +83,15 @@ class Expectation:
     def rejected(cls, status: int, param: str) -> Expectation:
         return cls("rejected", status, param)
 
+    @classmethod
+    def conforming(cls, schema: dict[str, Any]) -> Expectation:
+        return cls("conforms", 200, schema=schema)
+
     def describe(self) -> str:
         if self.outcome == "accepted":
             return "accepted with status 200"
+        if self.outcome == "conforms":
+            return "accepted with status 200, the answer JSON valid against the requested schema"
         return f"rejected with status {self.status}, the error naming {self.param!r}"
 
     def problems(self, exchange: Exchange, wire: WireProtocol) -> list[str]:
@@ -85,16 +99,37 @@ class Expectation:
         if exchange.error:
             return [f"request failed: {exchange.error}"]
         status = exchange.status
-        if self.outcome == "accepted":
-            return [] if status == 200 else [f"expected status 200, found {status}: {exchange.body[:200]!r}"]
+        if self.outcome in ("accepted", "conforms"):
+            if status != 200:
+                return [f"expected status 200, found {status}: {exchange.body[:200]!r}"]
+            return [] if self.outcome == "accepted" else self._schema_problems(exchange, wire)
         if status == 200:
             return [f"accepted (status 200); expected a {self.status} error naming {self.param!r}"]
         if status is not None and status >= 500:
             return [f"server error {status} for a bad parameter (expected {self.status}): {exchange.body[:200]!r}"]
         return wire.error_problems(exchange, status=self.status, param=self.param)
 
+    def _schema_problems(self, exchange: Exchange, wire: WireProtocol) -> list[str]:
+        assert self.schema is not None
+        try:
+            reply = wire.stream_reply(exchange) if exchange.stream else wire.reply(json.loads(exchange.body))
+        except Exception as exc:  # noqa: BLE001  (a body no parser makes sense of is itself the finding)
+            return [f"the answer cannot be read: {exc}"]
+        try:
+            value = json.loads(reply.text)
+        except ValueError as exc:
+            return [f"the answer is not JSON ({exc}): {reply.text[:100]!r}"]
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(self.schema).iter_errors(value))
+        if error is None:
+            return []
+        where = "/".join(map(str, error.absolute_path)) or "(root)"
+        return [f"the answer breaks the schema at {where}: {error.message}"]
+
     def to_json(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "status": self.status, "param": self.param}
+        data: dict[str, Any] = {"outcome": self.outcome, "status": self.status, "param": self.param}
+        if self.schema is not None:
+            data["schema"] = self.schema
+        return data
 
 
 @dataclass
@@ -141,16 +176,17 @@ class FailureCase:
         request = need(data, "request", dict, "")
         expect = need(data, "expect", dict, "")
         outcome = need(expect, "outcome", str, "expect.")
-        if outcome not in ("accepted", "rejected"):
-            raise ValueError(f"expect.outcome {outcome!r} is neither 'accepted' nor 'rejected'")
+        if outcome not in OUTCOMES:
+            raise ValueError(f"expect.outcome {outcome!r} is none of {', '.join(map(repr, OUTCOMES))}")
         param = expect.get("param")
         if outcome == "rejected" and not isinstance(param, str):
             raise ValueError("expect.param must name the parameter of a rejection")
+        schema = need(expect, "schema", dict, "expect.") if outcome == "conforms" else None
         return cls(
             check=check, endpoint=endpoint,
             case=data.get("case") or "", body=need(request, "body", dict, "request."),
             stream=bool(request.get("stream", False)),
-            expect=Expectation(outcome, need(expect, "status", int, "expect."), param),  # type: ignore[arg-type]
+            expect=Expectation(outcome, need(expect, "status", int, "expect."), param, schema),  # type: ignore[arg-type]
             observed=data.get("observed") or {}, problems=list(data.get("problems") or []),
             contract=data.get("contract") or "", profile=data.get("profile"), saved_at=data.get("saved_at") or "",
         )

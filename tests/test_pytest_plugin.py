@@ -193,3 +193,21 @@ def test_each_verdict_maps_to_its_pytest_outcome(pytester: pytest.Pytester) -> N
     assert "SKIPPED [1] suites/gemma-4-e4b.yaml: not applicable here" in output
     assert "a known difference" in output
     assert "Traceback" not in output
+
+
+def test_max_cost_refuses_a_session_whose_preview_exceeds_it(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(CONTRACT, "-k", "chat_completions", "--max-cost", "0.05", *PLUGIN)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    output = result.stdout.str() + result.stderr.str()
+    assert "cost preview" in output and "exceeds --max-cost 0.05" in output
+    assert "Traceback" not in output
+
+
+def test_the_cost_is_previewed_and_counted(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess(CONTRACT, "-k", "response_shape and chat_completions",
+                                           "--max-cost", "100", *PLUGIN)
+
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.re_match_lines([r"conformance: gemma-4-e4b.yaml cost preview: at most \d+ billed messages, .*",
+                                  r"conformance: gemma-4-e4b.yaml cost: [1-9]\d* billed messages = \d+\.\d\d USD"])

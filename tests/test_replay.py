@@ -69,7 +69,8 @@ def test_keys_never_reach_the_file(tmp_path: Path) -> None:
     ("{not json", "not JSON"),
     (json.dumps({"format": 1}), "missing check"),
     (json.dumps({**_case().to_json(), "format": 7}), "format 7 is not 1"),
-    (json.dumps({**_case().to_json(), "expect": {"outcome": "maybe", "status": 400}}), "neither 'accepted'"),
+    (json.dumps({**_case().to_json(), "expect": {"outcome": "maybe", "status": 400}}), "none of 'accepted'"),
+    (json.dumps({**_case().to_json(), "expect": {"outcome": "conforms", "status": 200}}), "missing expect.schema"),
     (json.dumps({**_case().to_json(), "expect": {"outcome": "rejected", "status": 400}}), "must name the parameter"),
 ])
 def test_a_bad_file_is_one_line_and_exit_2(content: str, why: str, tmp_path: Path,
@@ -124,3 +125,22 @@ def test_replay_of_a_valid_request_case(tmp_path: Path, capsys: pytest.CaptureFi
     # An unreachable target is a setup error, not a verdict on the case.
     assert main(["replay", str(path), "--base-url", "http://127.0.0.1:9/v1"]) == 2
     assert "cannot reach the target" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_structured_output_case_is_found_saved_and_replayed(
+        contract: Contract, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(FAILURES_DIR_ENV, str(tmp_path))
+    fault = "structured_invalid"
+    results = run_checks(contract, "structured_output_generated and messages", faults=[fault])
+    assert [r.status for r in results] == [Status.FAILED]
+    (saved,) = tmp_path.glob("*.json")
+    case = load_failure(saved)
+    assert case.expect.outcome == "conforms" and case.expect.schema and case.expect.schema["type"] == "object"
+
+    assert main(["replay", str(saved), "--reference-fault", fault]) == 1
+    out = capsys.readouterr().out
+    assert "the answer JSON valid against the requested schema" in out and "verdict: still fails: " in out
+    assert main(["replay", str(saved)]) == 0
+    assert "verdict: holds now" in capsys.readouterr().out

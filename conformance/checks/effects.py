@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.checks.failures import CheckFailed
+from conformance.checks.failures import CheckFailed, CheckSkipped
 from conformance.checks.probe import SEED, Probe
 from conformance.checks.registry import Case, check
 
@@ -40,17 +40,26 @@ def _effect_cases(probe: Probe) -> list[Case]:
     return [Case(e.parameter, e) for e in EFFECTS if probe.supports(e.parameter)]
 
 
-@check(category="effects", cases=_effect_cases, requests=2)
+@check(category="effects", cases=_effect_cases, requests=3)
 async def parameter_changes_output(probe: Probe, case: Case) -> None:
     """A sampling parameter is honoured, not just accepted: far-apart values under one seed give different answers (seed table).
 
     A server that validates a parameter and then drops it passes every range check; only
-    comparing answers shows it.
+    comparing answers shows it. The control request is sent twice first: a difference means
+    something only when the same request under the same seed gives the same answer.
     """
     effect: Effect = case.data
     probe.require(effect.parameter, "seed")
     base = {"seed": SEED, "max_tokens": EFFECT_MAX_TOKENS}
-    a = await probe.answer(probe.request(**{**base, **effect.control}))
+    control = probe.request(**{**base, **effect.control})
+    a = await probe.answer(control)
+    again = await probe.answer(control)
+    if (a.text, a.reasoning) != (again.text, again.reasoning):
+        if effect.parameter == "seed":
+            raise CheckFailed(f"seed: {effect.control} sent twice gave two answers ({a.text[:60]!r}, then "
+                              f"{again.text[:60]!r}): the seed does not fix the answer")
+        raise CheckSkipped(f"{effect.parameter}: {effect.control} sent twice under seed {SEED} gave two answers, so "
+                           "a difference would prove nothing (seed_reproducible reports the cause)")
     b = await probe.answer(probe.request(**{**base, **effect.probe}))
     if a.text == b.text and a.reasoning == b.reasoning:
         raise CheckFailed(f"{effect.parameter}: {effect.control} and {effect.probe} ({effect.why}) gave the "

@@ -3,186 +3,23 @@
 The boundary checks (`conformance.checks.ranges`) vary one parameter at a time at its edges;
 these draw whole requests with hypothesis (`conformance.generation.strategies`), under the
 active profile (`--hypothesis-profile`), so combinations and interior values are tried too.
-
-How a hypothesis search runs inside an async check: hypothesis's engine is synchronous, so it
-runs in a worker thread, and each request it wants is sent on the check's own event loop
-through a synchronous bridge (`run_coroutine_threadsafe(...).result()`). The search can then
-shrink a failure to a minimal request with ordinary hypothesis semantics. Each search is
-bounded by `strategies.request_budget()`; an answer is remembered by request, so shrinking
-and hypothesis's final replay never send the same request twice (and a server that answers
-differently the second time cannot make the search flaky).
-
-Every failure is saved (minimal request, expectation, what came back) by
-`conformance.replay.save_failure` and can be sent again with `conformance replay FILE`.
+How a search runs inside a check, and how its failures are saved for `conformance replay`:
+`conformance.checks.search`.
 """
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import Verbosity, given, settings
 from hypothesis import strategies as st
-from hypothesis.database import ExampleDatabase
 
-from conformance.checks.failures import CheckFailed
 from conformance.checks.probe import PROMPT, Probe
 from conformance.checks.registry import Case, check
+from conformance.checks.search import explore, report_found
 from conformance.generation import strategies
 from conformance.protocols.base import ChatRequest
-from conformance.replay import Expectation, FailureCase, observed, save_failure
+from conformance.replay import Expectation
 from conformance.suite.model import Contract
-from conformance.transport.client import Exchange
-
-REQUEST_SHOWN_CHARS = 400
-
-
-class _Found(Exception):
-    """Raised inside the hypothesis test: this request missed its expectation."""
-
-    def __init__(self, request: ChatRequest, body: dict[str, Any], exchange: Exchange, expect: Expectation,
-                 problems: list[str]):
-        super().__init__("; ".join(problems))
-        self.request, self.body, self.exchange, self.expect, self.problems = request, body, exchange, expect, problems
-
-
-class _Scoped(ExampleDatabase):
-    """One search's corner of a shared example database.
-
-    Hypothesis keys saved examples by the test function, and here one inner function serves
-    every check, endpoint and case: without a scope a failure found for one parameter would
-    be replayed as the first example of all the others.
-    """
-
-    def __init__(self, inner: ExampleDatabase, scope: str):
-        super().__init__()
-        self.inner, self.scope = inner, scope.encode() + b"\0"
-
-    def save(self, key: bytes, value: bytes) -> None:
-        self.inner.save(self.scope + key, value)
-
-    def fetch(self, key: bytes) -> Any:
-        return self.inner.fetch(self.scope + key)
-
-    def delete(self, key: bytes, value: bytes) -> None:
-        self.inner.delete(self.scope + key, value)
-
-    def move(self, src: bytes, dest: bytes, value: bytes) -> None:
-        self.inner.move(self.scope + src, self.scope + dest, value)
-
-
-@dataclass
-class _Search:
-    """State shared between the check (event loop) and hypothesis (worker thread)."""
-
-    probe: Probe
-    loop: asyncio.AbstractEventLoop
-    budget: int
-    sent: int = 0
-    over_budget: bool = False
-    aborted: BaseException | None = None
-    stop: threading.Event = field(default_factory=threading.Event)
-    answers: dict[str, tuple[Exchange, list[str]]] = field(default_factory=dict)
-
-    def attempt(self, request: ChatRequest, expect: Expectation) -> None:
-        """Send `request` (once), and raise `_Found` when the answer misses `expect`."""
-        body = self.probe.wire.body(request)
-        key = json.dumps([request.stream, request.include_usage, body], sort_keys=True, default=repr)
-        answer = self.answers.get(key)
-        if answer is None:
-            # Once stopped, every new example passes without a request: hypothesis then
-            # finishes quickly, keeping the smallest failure it already has.
-            if self.stop.is_set():
-                return
-            if self.sent >= self.budget:
-                self.over_budget = True
-                return
-            self.sent += 1
-            try:
-                exchange = asyncio.run_coroutine_threadsafe(self.probe.send(request), self.loop).result()
-            except Exception as exc:  # unreachable target, spent budget, harness bug: not a finding
-                self.aborted = exc
-                self.stop.set()
-                return
-            answer = (exchange, expect.problems(exchange, self.probe.wire))
-            self.answers[key] = answer
-        exchange, problems = answer
-        if problems:
-            raise _Found(request, body, exchange, expect, problems)
-
-
-def _find(exc: BaseException) -> _Found | None:
-    if isinstance(exc, _Found):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):  # FlakyFailure and friends wrap what was raised
-        for inner in exc.exceptions:
-            found = _find(inner)
-            if found is not None:
-                return found
-    return None
-
-
-def _search_settings(scope: str) -> settings:
-    base = strategies.active_settings()
-    overlay: dict[str, Any] = {"deadline": None, "verbosity": Verbosity.quiet, "report_multiple_bugs": False,
-                               "print_blob": False}
-    if base.database is not None:
-        overlay["database"] = _Scoped(base.database, scope)
-    return settings(base, **overlay)
-
-
-async def _explore(probe: Probe, scope: str, examples: st.SearchStrategy[Any],
-                   make: Callable[[Any], tuple[ChatRequest, Expectation]]) -> tuple[_Found | None, _Search]:
-    """Run one hypothesis search; returns the minimal failure (or None) and the search's record."""
-    search = _Search(probe, asyncio.get_running_loop(), strategies.request_budget())
-
-    @_search_settings(scope)
-    @given(examples)
-    def property_holds(example: Any) -> None:
-        search.attempt(*make(example))
-
-    found: _Found | None = None
-    try:
-        await asyncio.to_thread(property_holds)
-    except asyncio.CancelledError:
-        search.stop.set()  # the worker thread cannot be cancelled; make it finish without sending
-        raise
-    except Exception as exc:
-        found = _find(exc)
-        if found is None and search.aborted is None:
-            raise
-    if search.aborted is not None:
-        raise search.aborted
-    if found is not None:
-        # The report shows the last exchange of a case: make it the failing one (a remembered
-        # answer is not sent again, so the last one sent may be a passing shrink attempt).
-        log = probe.exchanges
-        log.append(log.pop(next(i for i, e in enumerate(log) if e is found.exchange)))
-    return found, search
-
-
-def _show(found: _Found) -> str:
-    text = json.dumps(found.body, ensure_ascii=False, default=repr)
-    if found.request.stream:
-        text += " (streamed)"
-    return text if len(text) <= REQUEST_SHOWN_CHARS else text[:REQUEST_SHOWN_CHARS] + "..."
-
-
-def _report(probe: Probe, check_name: str, case_id: str, found: _Found, search: _Search, what: str) -> CheckFailed:
-    """Save the failing case and build the failure that names it."""
-    record = FailureCase(check=check_name, endpoint=probe.endpoint, case=case_id, body=found.body,
-                         stream=found.request.stream, expect=found.expect, observed=observed(found.exchange),
-                         problems=found.problems, contract=probe.contract.name,
-                         profile=strategies.active_profile())
-    try:
-        saved = f"saved as {save_failure(record)} (send it again: conformance replay FILE)"
-    except OSError as exc:
-        saved = f"could not save the case: {exc}"
-    shrunk = "minimal request" if not search.over_budget else "smallest request within the request budget"
-    return CheckFailed(f"{what}: {'; '.join(found.problems)}; {shrunk}: {_show(found)}; {saved}")
 
 
 def _budget(contract: Contract) -> int:
@@ -201,9 +38,9 @@ async def random_valid_requests_accepted(probe: Probe) -> None:
         request = probe.request(prompt=prompt, stream=stream, include_usage=stream and include_usage, **params)
         return request, Expectation.accepted()
 
-    found, search = await _explore(probe, f"valid/{contract.name}/{endpoint}", examples, make)
+    found, search = await explore(probe, f"valid/{contract.name}/{endpoint}", examples, make)
     if found is not None:
-        raise _report(probe, "random_valid_requests_accepted", "", found, search, "a valid request was refused")
+        raise report_found(probe, "random_valid_requests_accepted", "", found, search, "a valid request was refused")
 
 
 def _parameter_cases(probe: Probe) -> list[Case]:
@@ -224,9 +61,9 @@ async def random_invalid_requests_rejected(probe: Probe, case: Case) -> None:
     def make(value: Any) -> tuple[ChatRequest, Expectation]:
         return probe.request(prompt=PROMPT, **{**needed, param.name: value}), expect
 
-    found, search = await _explore(probe, f"invalid/{contract.name}/{endpoint}/{param.name}",
+    found, search = await explore(probe, f"invalid/{contract.name}/{endpoint}/{param.name}",
                                    strategies.invalid_value(param), make)
     if found is not None:
         value = found.request.params.get(param.name)
-        raise _report(probe, "random_invalid_requests_rejected", case.id, found, search,
+        raise report_found(probe, "random_invalid_requests_rejected", case.id, found, search,
                       f"{wire_name}={json.dumps(value, default=repr)[:80]} must be rejected")

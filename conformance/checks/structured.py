@@ -1,14 +1,26 @@
-"""Structured JSON output: the answer is JSON that validates against the requested schema."""
+"""Structured JSON output: the answer is JSON that validates against the requested schema.
+
+Two checks: the fixture schemas (`fixtures/schemas/`, named cases in every report), and
+schemas drawn by hypothesis inside the subset the contract declares.
+"""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import jsonschema
+from hypothesis import strategies as st
 
 from conformance import fixtures
 from conformance.checks.failures import CheckFailed, CheckSkipped
 from conformance.checks.probe import SEED, Probe
 from conformance.checks.registry import Case, check
+from conformance.checks.search import explore, report_found
+from conformance.generation import strategies
+from conformance.generation.schemas import root_schemas, schema_subset
+from conformance.protocols.base import ChatRequest
+from conformance.replay import Expectation
+from conformance.suite.model import Contract
 
 PROMPT = "Describe a typical customer as JSON."
 
@@ -37,3 +49,26 @@ async def structured_output_valid(probe: Probe, case: Case) -> None:
     except jsonschema.ValidationError as exc:
         where = "/".join(map(str, exc.absolute_path)) or "(root)"
         raise CheckFailed(f"schema {name}: the answer breaks the schema at {where}: {exc.message}") from None
+
+
+def _budget(contract: Contract) -> int:
+    return strategies.request_budget()
+
+
+@check(category="structured", requests=_budget)
+async def structured_output_generated(probe: Probe) -> None:
+    """For JSON Schemas drawn at random inside the contract's declared subset (`expectations.structured_output`: keywords, depth, object root), streamed or not, the answer is JSON that validates against the schema (seed: "structured JSON output"; hypothesis, active profile)."""
+    if not probe.contract.features.get("structured_output"):
+        raise CheckSkipped("the contract promises no structured output")
+    examples = st.tuples(root_schemas(schema_subset(probe.contract)), st.booleans())
+
+    def make(example: tuple[dict[str, Any], bool]) -> tuple[ChatRequest, Expectation]:
+        schema, stream = example
+        request = probe.request(prompt=PROMPT, stream=stream, seed=SEED, max_tokens=512)
+        request.json_schema = schema
+        return request, Expectation.conforming(schema)
+
+    found, search = await explore(probe, f"structured/{probe.contract.name}/{probe.endpoint}", examples, make)
+    if found is not None:
+        raise report_found(probe, "structured_output_generated", "", found, search,
+                           "a generated schema was not honoured")

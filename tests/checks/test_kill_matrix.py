@@ -16,7 +16,7 @@ from conformance.suite.model import Contract
 from conformance.verdicts import Status
 from tests.conftest import run_checks
 
-SEED_DEPENDENT = {"omitted_equals_default", "seed_reproducible", "stop_honoured", "stream_matches_nonstream"}
+SEED_DEPENDENT = {"omitted_equals_default", "parameter_changes_output", "seed_reproducible", "stop_honoured", "stream_matches_nonstream"}
 # Without a working seed, two answers differ at random: these fail only when the draw says so.
 MAY_ALSO_FAIL: dict[str, set[str]] = {"ignore_parameter:seed": {"usage_consistent"}}
 
@@ -27,7 +27,7 @@ KILLS: dict[str, set[str]] = {
     "bad_usage_total": {"response_shape", "usage_consistent"},
     # A client that trusts the content type cannot read the stream at all.
     "stream_wrong_content_type": {"stream_framing", "stream_matches_nonstream", "usage_consistent",
-                                  "logprobs_consistent", "latency_slo", "structured_output_valid",
+                                  "logprobs_consistent", "latency_slo", "structured_output_valid", "structured_output_generated",
                                   "tool_choice_honoured"},
     "stream_no_role": {"stream_framing"},
     "stream_finish_every_chunk": {"stream_framing"},
@@ -60,13 +60,13 @@ KILLS: dict[str, set[str]] = {
     "thinking_off_by_default": {"omitted_equals_default", "thinking_on_by_default"},
     "reasoning_tokens_uncounted": {"thinking_on_by_default"},
     "leak_channel_markers": {"no_channel_markers", "logprobs_consistent", "max_tokens_honoured",
-                             "structured_output_valid"},
+                             "structured_output_valid", "structured_output_generated"},
     "logprobs_positive": {"logprobs_consistent"},
     "top_logprobs_unsorted": {"logprobs_consistent"},
     "top_logprobs_extra": {"logprobs_consistent"},
     "logprobs_unasked": {"logprobs_absent_by_default"},
     "stream_usage_mismatch": {"stream_matches_nonstream", "usage_consistent"},
-    "stream_drops_last_token": {"stream_matches_nonstream", "structured_output_valid"},
+    "stream_drops_last_token": {"stream_matches_nonstream", "structured_output_valid", "structured_output_generated"},
     "tool_args_invalid": {"tool_choice_honoured"},
     "tool_args_not_json": {"tool_choice_honoured"},
     "tool_unknown_name": {"tool_choice_honoured"},
@@ -74,8 +74,8 @@ KILLS: dict[str, set[str]] = {
     "tool_stream_repeat_id": {"tool_choice_honoured"},
     "tool_choice_ignored": {"tool_choice_honoured", "tool_round_trip"},
     "tool_finish_reason": {"tool_choice_honoured"},
-    "structured_invalid": {"structured_output_valid"},
-    "structured_not_json": {"structured_output_valid"},
+    "structured_invalid": {"structured_output_valid", "structured_output_generated"},
+    "structured_not_json": {"structured_output_valid", "structured_output_generated"},
     "image_unchecked": {"image_malformed_rejected"},
     "image_ignored": {"image_changes_answer"},
     "image_tokens_uncounted": {"image_accepted"},
@@ -93,15 +93,15 @@ KILLS_ELSEWHERE: dict[tuple[str, str], set[str]] = {
                                              "tool_choice_honoured"},
     ("responses", "responses_delta_before_added"): {"stream_framing"},
     ("responses", "responses_usage_total"): {"response_shape", "stream_framing", "usage_consistent"},
-    ("responses", "leak_channel_markers"): {"no_channel_markers", "max_tokens_honoured", "structured_output_valid"},
+    ("responses", "leak_channel_markers"): {"no_channel_markers", "max_tokens_honoured", "structured_output_valid", "structured_output_generated"},
     ("responses", "tool_args_invalid"): {"tool_choice_honoured"},
-    ("responses", "structured_invalid"): {"structured_output_valid"},
+    ("responses", "structured_invalid"): {"structured_output_valid", "structured_output_generated"},
     ("responses", "ignore_parameter:temperature"): {"parameter_changes_output"},
     ("responses", "accept_out_of_range:max_tokens"): {"parameter_ranges", "random_invalid_requests_rejected"},
     ("messages", "messages_no_event_lines"): {"stream_framing"},
     ("messages", "messages_no_message_stop"): {"stream_framing"},
     ("messages", "messages_delta_unstarted_block"): {"stream_framing", "stream_matches_nonstream",
-                                                     "structured_output_valid"},
+                                                     "structured_output_valid", "structured_output_generated"},
     ("messages", "tool_unknown_name"): {"tool_choice_honoured"},
     ("messages", "image_ignored"): {"image_changes_answer"},
     ("messages", "messages_null_stop_reason"): {"response_shape", "stream_framing", "max_tokens_honoured",

@@ -8,6 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conformance.generation.schemas import (
+    FULL_SUBSET,
+    LINKED,
+    SchemaSubset,
+    root_schemas,
+)
 from conformance.server.errors import RequestRejected
 from conformance.server.structured import (
     SUPPORTED_KEYWORDS,
@@ -35,195 +41,6 @@ def schema_format(schema: dict, name: str = "answer") -> OutputFormat:
     return parse_response_format_chat({"type": "json_schema", "json_schema": {"name": name, "schema": schema}})
 
 
-# ----------------------------------------------------------------------------- a strategy for the subset
-
-PROPERTY_NAMES = ("a", "b", "c", "d", "e")
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-1000, 1000),
-                    st.floats(-1e6, 1e6, allow_nan=False), st.text("abxyz ", max_size=6))
-
-
-def json_type(value) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    return "string"
-
-
-@st.composite
-def annotated(draw, schema: dict) -> dict:
-    if draw(st.booleans()):
-        schema["description"] = draw(st.text("abc ", max_size=8))
-    if draw(st.integers(0, 4)) == 0:
-        schema["title"] = "T"
-    return schema
-
-
-@st.composite
-def integer_schemas(draw) -> dict:
-    schema: dict = {"type": "integer"}
-    lo = draw(st.integers(-10**6, 10**6))
-    span = draw(st.integers(2, 10**4))  # >= 2: one integer survives even two exclusive bounds
-    for key, bound in (("minimum", lo), ("maximum", lo + span)):
-        choice = draw(st.sampled_from(("absent", "inclusive", "exclusive", "fractional")))
-        if choice == "inclusive":
-            schema[key] = bound
-        elif choice == "exclusive":
-            schema["exclusiveM" + key[1:]] = bound
-        elif choice == "fractional":  # a non-integral bound on an integer: ceil/floor territory
-            schema[key] = bound - 0.5 if key == "minimum" else bound + 0.5
-    if draw(st.booleans()):
-        # Sometimes a default outside the bounds: the generator must not use it.
-        schema["default"] = draw(st.integers(lo - 5, lo + span + 5))
-    return schema
-
-
-@st.composite
-def number_schemas(draw) -> dict:
-    schema: dict = {"type": "number"}
-    if draw(st.integers(0, 9)) == 0:  # bounds whose difference overflows a float
-        lo, hi = -1e308, 1e308
-    else:
-        lo = draw(st.floats(-1e6, 1e6, allow_nan=False))
-        hi = lo + draw(st.floats(1e-3, 1e6, allow_nan=False))
-    for key, bound in (("minimum", lo), ("maximum", hi)):
-        choice = draw(st.sampled_from(("absent", "inclusive", "exclusive")))
-        if choice == "inclusive":
-            schema[key] = bound
-        elif choice == "exclusive":
-            schema["exclusiveM" + key[1:]] = bound
-    return schema
-
-
-@st.composite
-def string_schemas(draw) -> dict:
-    schema: dict = {"type": "string"}
-    lo = draw(st.integers(0, 12))
-    if draw(st.booleans()):
-        schema["minLength"] = lo
-    if draw(st.booleans()):
-        schema["maxLength"] = lo + draw(st.integers(0, 30))
-    return schema
-
-
-@st.composite
-def enum_schemas(draw) -> dict:
-    values = draw(st.lists(SCALARS, min_size=1, max_size=4, unique_by=lambda v: json.dumps(v)))
-    schema: dict = {"enum": values}
-    shape = draw(st.sampled_from(("bare", "typed", "const")))
-    if shape == "typed":  # values of other types are present but not allowed
-        schema["type"] = json_type(values[0])
-    elif shape == "const":
-        schema = {"const": values[0]}
-        if draw(st.booleans()):
-            schema["type"] = json_type(values[0])
-    if draw(st.booleans()):
-        schema["default"] = draw(st.sampled_from(values))
-    return schema
-
-
-def leaf_schemas(refs: tuple[str, ...] = ()) -> st.SearchStrategy[dict]:
-    options = [
-        st.just({"type": "null"}),
-        st.builds(lambda d: {"type": "boolean", **d}, st.sampled_from(({}, {"default": True}, {"default": False}))),
-        integer_schemas(), number_schemas(), string_schemas(), enum_schemas(),
-        st.builds(lambda s: {**s, "type": [s["type"], "null"]}, string_schemas()),
-        st.just({}),  # anything goes
-    ]
-    plain = st.one_of(options)
-    if not refs:
-        return plain
-    ref = st.sampled_from(refs).map(lambda name: {"$ref": f"#/$defs/{name}"})
-    # A quarter of the leaves are references when there is something to refer to.
-    return st.integers(0, 3).flatmap(lambda n: ref if n == 0 else plain)
-
-
-@st.composite
-def object_schemas(draw, depth: int, refs: tuple[str, ...] = ()) -> dict:
-    properties = draw(st.dictionaries(st.sampled_from(PROPERTY_NAMES), schemas(depth - 1, refs), max_size=4))
-    schema: dict = {"type": "object", "properties": properties}
-    extra = draw(st.sampled_from(("absent", "false", "true", "schema")))
-    if extra == "false":
-        schema["additionalProperties"] = False
-    elif extra == "true":
-        schema["additionalProperties"] = True
-    elif extra == "schema":
-        schema["additionalProperties"] = draw(leaf_schemas())
-    candidates = sorted(properties) + ([] if extra == "false" else ["extra_1", "extra_2"])
-    if candidates:
-        schema["required"] = draw(st.lists(st.sampled_from(candidates), unique=True))
-    return draw(annotated(schema))
-
-
-@st.composite
-def array_schemas(draw, depth: int, refs: tuple[str, ...] = ()) -> dict:
-    schema: dict = {"type": "array"}
-    if draw(st.integers(0, 4)):
-        schema["items"] = draw(schemas(depth - 1, refs))
-    lo = draw(st.integers(0, 3))
-    if draw(st.booleans()):
-        schema["minItems"] = lo
-    if draw(st.booleans()):
-        schema["maxItems"] = lo + draw(st.integers(0, 4))
-    return draw(annotated(schema))
-
-
-@st.composite
-def one_of_schemas(draw, depth: int, refs: tuple[str, ...] = ()) -> dict:
-    # Branches of distinct types never overlap, so exactly-one stays satisfiable.
-    builders = {
-        "null": st.just({"type": "null"}),
-        "boolean": st.just({"type": "boolean"}),
-        "integer": integer_schemas(),
-        "string": string_schemas(),
-        "array": array_schemas(depth, refs),
-        "object": object_schemas(depth, refs),
-    }
-    kinds = draw(st.lists(st.sampled_from(sorted(builders)), min_size=1, max_size=3, unique=True))
-    return {"oneOf": [draw(builders[k]) for k in kinds]}
-
-
-@st.composite
-def schemas(draw, depth: int, refs: tuple[str, ...] = ()) -> dict:
-    if depth <= 0:
-        return draw(leaf_schemas(refs))
-    # Drawn by hand: st.one_of flattens into the leaf options and would make containers rare.
-    kind = draw(st.sampled_from(("leaf", "leaf", "object", "object", "object", "array", "array", "anyOf", "oneOf")))
-    if kind == "leaf":
-        return draw(leaf_schemas(refs))
-    if kind == "object":
-        return draw(object_schemas(depth, refs))
-    if kind == "array":
-        return draw(array_schemas(depth, refs))
-    if kind == "anyOf":
-        return {"anyOf": draw(st.lists(schemas(depth - 1, refs), min_size=1, max_size=3))}
-    return draw(one_of_schemas(depth, refs))
-
-
-# A recursive definition: terminates because `next` is optional.
-LINKED = {"type": "object", "properties": {"value": {"type": "integer"}, "next": {"$ref": "#/$defs/linked"}},
-          "required": ["value"]}
-
-
-@st.composite
-def root_schemas(draw, depth: int = 3, object_root: bool = False) -> dict:
-    """Schemas inside the subset, nesting at most `depth` levels, some with $defs and $ref."""
-    defs: dict = {}
-    if draw(st.booleans()):
-        defs = draw(st.dictionaries(st.sampled_from(("alpha", "beta")), schemas(1), min_size=1, max_size=2))
-        if draw(st.booleans()):
-            defs["linked"] = LINKED
-    refs = tuple(defs)
-    root = draw(object_schemas(depth, refs) if object_root else schemas(depth, refs))
-    if defs:
-        root = {**root, "$defs": defs}
-    return root
-
-
 def assert_generates_valid(schema: dict, seeds=range(3)) -> None:
     for seed in seeds:
         value = generate_value(schema, random.Random(seed))
@@ -231,6 +48,37 @@ def assert_generates_valid(schema: dict, seeds=range(3)) -> None:
 
 
 # ----------------------------------------------------------------------------- generation
+
+
+def test_the_full_subset_is_what_the_reference_server_supports():
+    assert FULL_SUBSET.keywords <= SUPPORTED_KEYWORDS
+
+
+NARROW = SchemaSubset(frozenset({"type", "properties", "required", "additionalProperties", "items", "enum"}),
+                      max_depth=2, object_root=True, unconstrained=False)
+
+
+def keywords_used(schema) -> set[str]:
+    found: set[str] = set()
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            found.add(key)
+            children = value.values() if key in ("properties", "$defs") else [value]
+            for child in children:
+                found |= keywords_used(child)
+    elif isinstance(schema, list):
+        for item in schema:
+            found |= keywords_used(item)
+    return found
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(root_schemas(NARROW))
+def test_a_declared_subset_is_respected(schema):
+    assert schema["type"] == "object"
+    assert keywords_used(schema) <= NARROW.keywords
+    assert schema != {} and schema.get("additionalProperties") is not True
+    assert_generates_valid(schema)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
