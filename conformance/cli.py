@@ -17,6 +17,8 @@ from pathlib import Path
 from conformance.errors import ConformanceError, SetupError
 from conformance.secrets import redact
 from conformance.suite.loader import DEFAULT_CONTRACT, find_target, load_contract, load_document, validate
+from conformance.report.requests import request_lines
+from conformance.transport.options import add_request_options, settings_from
 from conformance.verdicts import Result, RunInfo
 
 EXIT_OK, EXIT_FAILED, EXIT_SETUP, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
@@ -55,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="how the property checks draw requests: ci (default), live (default with --target live: "
                           "few examples, no shrinking), thorough")
     run.add_argument("--no-color", action="store_true", help="plain terminal output")
+    add_request_options(run)
 
     serve = sub.add_parser("serve", help="serve the reference server (a local stand-in for the contract's model)")
     serve.add_argument("--suite", type=Path, default=DEFAULT_CONTRACT)
@@ -81,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--model", help="model id to request (default: the target's or contract's)")
     rep.add_argument("--reference-fault", action="append", default=[], metavar="NAME",
                      help="break the built-in reference server on purpose (repeatable)")
+    add_request_options(rep, key_file=False)
 
     sub.add_parser("checks", help="list the registered checks and the rule each enforces")
 
@@ -107,22 +111,47 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "matrix":
             return _matrix(args)
         if args.command == "bench":
-            from conformance.bench.cli import run as run_bench
-            try:
-                return run_bench(args)
-            except KeyboardInterrupt:
-                return EXIT_INTERRUPTED
+            return _bench(args)
         if args.command == "target":
             from conformance.llamacpp import run_target_command
             return run_target_command(args.name, args.action)
         if args.command == "replay":
             from conformance.replay import replay
-            return replay(args.file, suite=args.suite, target_name=args.target, base_url=args.base_url,
-                          api_key_env=args.api_key_env, model=args.model, faults=args.reference_fault)
+            from conformance.transport.client import using
+            with using(settings_from(args, find_target(args.target).timeouts)):
+                return replay(args.file, suite=args.suite, target_name=args.target, base_url=args.base_url,
+                              api_key_env=args.api_key_env, model=args.model, faults=args.reference_fault)
         return _validate(args)
     except ConformanceError as exc:
         print(f"conformance: error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_SETUP
+    except Exception as exc:  # a harness bug: one line for the user, the traceback on request
+        if os.environ.get("CONFORMANCE_DEBUG"):
+            raise
+        print(f"conformance: internal error: {type(exc).__name__}: {redact(str(exc))} "
+              "(CONFORMANCE_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return EXIT_SETUP
+
+
+def _bench(args: argparse.Namespace) -> int:
+    """`conformance bench`: Ctrl-C and SIGTERM both stop the load, keep the samples so far and
+    write the partial report (`conformance.bench.runner.bench`); the exit code tells them apart."""
+    from conformance.bench.cli import run as run_bench
+
+    signals: list[int] = []
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        signals.append(signum)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return run_bench(args)
+    except KeyboardInterrupt:
+        # The load generator re-raises a plain KeyboardInterrupt, so SIGTERM is told by the record.
+        return EXIT_TERMINATED if signals else EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -190,10 +219,13 @@ def _run(args: argparse.Namespace) -> int:
     from conformance.targets import open_target
     from conformance.billing import Meter, preview
     from conformance.runner import request_estimate
-    from conformance.transport.client import Client
+    from conformance.transport.client import Client, using
+    from conformance.transport.tally import tally
 
     contract = load_contract(args.suite)
     target = find_target(args.target)
+    settings = settings_from(args, None if args.base_url else target.timeouts)  # as divergences: the profile's
+    clients: list[Client] = []
     selected = compile_selection(args.select)
     from conformance.generation.strategies import use_profile
     # Live calls cost money: few examples there unless the user asks for more.
@@ -215,11 +247,12 @@ def _run(args: argparse.Namespace) -> int:
 
     async def go() -> None:
         with open_target(target, contract, base_url=args.base_url, api_key_env=args.api_key_env,
-                         model=args.model, faults=args.reference_fault) as endpoint:
+                         model=args.model, faults=args.reference_fault, api_key_file=args.api_key_file) as endpoint:
             info.base_url = endpoint.base_url
             run_contract = dataclasses.replace(contract, model=endpoint.model)
             meter = Meter(contract.pricing, args.max_cost)
             async with Client(endpoint.base_url, endpoint.api_key, meter=meter) as client:
+                clients.append(client)
                 plans = plan(run_contract, client, selected)
                 cost = preview(request_estimate(plans, run_contract) + 1, contract.pricing)
                 info.cost = {"currency": contract.pricing.currency, "preview_max_messages": cost.max_messages,
@@ -241,7 +274,7 @@ def _run(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     code = EXIT_OK
     try:
-        with profile:  # back to the previous profile afterwards (main() may run in a longer process)
+        with profile, using(settings):  # both undone afterwards (main() may run in a longer process)
             asyncio.run(go())
     except Terminated:
         info.interrupted, info.aborted, code = True, "terminated (SIGTERM)", EXIT_TERMINATED
@@ -254,10 +287,13 @@ def _run(args: argparse.Namespace) -> int:
         info.finished_at = _now()
         if results:
             print()
-        write_reports(run_dir, info, results)
+        requests = tally((s for c in clients for s in c.samples), settings)
+        write_reports(run_dir, info, results, requests=requests)
         if args.report_dir is None:
             update_latest(reports_root, run_dir)
     print(render_terminal(info, results, color=color))
+    for line in request_lines(requests):
+        print(line)
     if "spent_usd" in info.cost:
         print(f"cost: {info.cost['billed_messages']} billed messages = {info.cost['spent_usd']:.2f} "
               f"{info.cost['currency']}")

@@ -14,7 +14,7 @@ from conformance.protocols import wire_protocols
 from conformance.secrets import redact
 from conformance.selection import Matcher
 from conformance.suite.model import Contract, Divergence
-from conformance.transport.client import Client, Exchange
+from conformance.transport.client import Client, Exchange, request_label
 from conformance.verdicts import Result, Status
 
 EXCERPT_CHARS = 1200
@@ -103,6 +103,7 @@ async def _run_one(p: Plan, case: Any) -> Result:
         return result
     probe = Probe(p.probe.contract, p.probe.wire, p.probe.client)  # fresh exchange log per case
     started = time.perf_counter()
+    label = request_label.set(result.id)  # the request log says which check each request was for
     try:
         if spec.cases:
             await spec.func(probe, case)
@@ -118,6 +119,8 @@ async def _run_one(p: Plan, case: Any) -> Result:
         result.status, result.message = Status.ERROR, redact(str(exc))
     except Exception as exc:  # a harness bug must not end the run: record it and go on
         result.status, result.message = Status.ERROR, redact(f"{type(exc).__name__} in check: {exc}")
+    finally:
+        request_label.reset(label)
     result.duration_ms = (time.perf_counter() - started) * 1000
     if probe.exchanges:
         last = probe.exchanges[-1]

@@ -1,8 +1,12 @@
-"""API keys: read from the environment only, and scrubbed from everything the harness writes."""
+"""API keys: read from the environment or a file only, and scrubbed from everything the harness writes.
+
+Never from a command-line flag's value: that lands in shell history and in `ps` output.
+"""
 from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 
 from conformance.errors import SetupError
 
@@ -40,6 +44,29 @@ def from_env(var: str, *, required: bool) -> Secret | None:
             raise SetupError(f"no API key: set the environment variable {var}")
         return None
     return Secret(value, f"${var}")
+
+
+def from_file(path: Path) -> Secret:
+    """The key on the first line of `path`; the error names the file, never its content."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").strip().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SetupError(f"cannot read the API key file {path}: {type(exc).__name__}") from None
+    value = lines[0].strip() if lines else ""
+    if not value:
+        raise SetupError(f"no API key: the file {path} is empty")
+    return Secret(value, f"file {path}")
+
+
+def resolve(*, env: str | None, file: Path | None, required: bool) -> Secret | None:
+    """The key from `file` if given, else from the environment variable `env`, else None."""
+    if file is not None:
+        return from_file(file)
+    if env:
+        return from_env(env, required=required)
+    if required:
+        raise SetupError("no API key: give --api-key-env VAR or --api-key-file PATH")
+    return None
 
 
 def register(value: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import secrets as _random
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 from conformance import secrets
@@ -25,23 +26,27 @@ class Endpoint:
 @contextmanager
 def open_target(target: Target, contract: Contract, *, base_url: str | None = None,
                 api_key_env: str | None = None, model: str | None = None,
-                faults: list[str] | None = None) -> Iterator[Endpoint]:
-    """Resolve a target to an `Endpoint`, starting (and finally stopping) the reference server."""
+                faults: list[str] | None = None, api_key_file: Path | None = None) -> Iterator[Endpoint]:
+    """Resolve a target to an `Endpoint`, starting (and finally stopping) the reference server.
+
+    The key comes from `api_key_file` if given, else from the environment (never a flag's value).
+    """
     requested_model = model
     model = model or target.model or contract.model
-    if base_url:  # --base-url: any compatible server; keyless unless --api-key-env names one
-        key = secrets.from_env(api_key_env, required=True) if api_key_env else None
+    if base_url:  # --base-url: any compatible server; keyless unless --api-key-env/-file names one
+        key = secrets.resolve(env=api_key_env, file=api_key_file, required=bool(api_key_env))
         yield Endpoint("external", base_url, key, model)
         return
     if target.server == "provider":
         key_env = api_key_env or contract.provider.api_key_env
-        yield Endpoint(target.name, contract.provider.base_url, secrets.from_env(key_env, required=True), model)
+        yield Endpoint(target.name, contract.provider.base_url,
+                       secrets.resolve(env=key_env, file=api_key_file, required=True), model)
         return
     if target.server == "external":
         if not target.base_url:
             raise SetupError(f"target {target.name} ({target.source}) has no base_url; pass --base-url")
         key_env = api_key_env or target.api_key_env
-        key = secrets.from_env(key_env, required=True) if key_env else None
+        key = secrets.resolve(env=key_env, file=api_key_file, required=bool(key_env))
         yield Endpoint(target.name, target.base_url, key, model)
         return
     if target.server == "llamacpp":
@@ -59,7 +64,7 @@ def open_target(target: Target, contract: Contract, *, base_url: str | None = No
     from conformance.server.faults import Faults
     from conformance.server.running import start_server
 
-    key = secrets.from_env(target.api_key_env, required=False) if target.api_key_env else None
+    key = secrets.resolve(env=target.api_key_env, file=api_key_file, required=False)
     if key is None:
         key = Secret("ref-" + _random.token_hex(16), "generated for this run")
     try:

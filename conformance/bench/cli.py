@@ -44,6 +44,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-kernel-timestamps", action="store_true",
                    help="time each read when the event loop delivers it, not by the kernel's arrival stamp")
     p.add_argument("--quiet", action="store_true", help="no live progress on stderr")
+    from conformance.transport.options import add_request_options
+    add_request_options(p)
     return p
 
 
@@ -70,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
         model=args.model, stub_server=args.stub_server, latency=args.latency, workers=args.workers,
         duration_s=args.duration, max_requests=args.max_requests, report_dir=args.report_dir,
         baseline=args.baseline, uvloop=not args.no_uvloop, kernel_timestamps=not args.no_kernel_timestamps,
-        quiet=args.quiet)
+        quiet=args.quiet, api_key_file=args.api_key_file,
+        request={"connect": args.connect_timeout, "first_byte": args.first_byte_timeout, "idle": args.idle_timeout,
+                 "total": args.total_timeout, "retries": args.retries, "insecure": args.insecure})
     if args.concurrency or args.rate:
         values = list(args.concurrency or args.rate)
         opts.values = values

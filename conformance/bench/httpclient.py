@@ -14,8 +14,10 @@ when many streams' tokens land at once — as a batching server sends them — t
 reads last are still timed by when they arrived, not by when their turn came; elsewhere (and for
 https, through an `ssl.SSLContext` over `asyncio.Protocol`) by the instant the loop hands the data
 over. Every
-request has a deadline; a timeout, a refused connection or a server that hangs up mid-answer
-becomes an error kind on the result, never an exception.
+request has a deadline (and, when given, first-byte and idle bounds); a timeout, a refused
+connection or a server that hangs up mid-answer becomes an error kind on the result
+(`conformance.errors`), never an exception. A 429 or 502-504 may be retried when asked
+(`RequestPolicy`), and every retry is kept on the result.
 """
 from __future__ import annotations
 
@@ -27,18 +29,57 @@ import sys
 from time import perf_counter_ns, time_ns
 from typing import Any
 
-__all__ = ["Pool", "Result"]
+from conformance import errors
+from conformance.transport.retry import RetryPolicy
+
+__all__ = ["Pool", "RequestPolicy", "Result"]
 
 _HEAD, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_CRLF, _TRAILER, _LENGTH, _UNTIL_CLOSE, _IDLE = range(8)
 _MAX_HEAD = 64 * 1024
-_MAX_BODY = 8 * 1024 * 1024  # a non-stream body is kept for its usage; anything beyond is cut
+_MAX_BODY = 8 * 1024 * 1024  # no chat answer is this large: a server sending more is broken
+
+
+class RequestPolicy(float):
+    """The per-request deadline in seconds (a float, as `WorkerSpec.timeout_s` is), carrying the
+    finer request settings with it: connect, first-byte and idle timeouts, retries, TLS checks.
+
+    A float so that it travels to the worker processes through the existing `timeout_s` field
+    and every use of that field as a number keeps working.
+    """
+
+    connect_s: float
+    first_byte_s: float | None
+    idle_s: float | None
+    retries: int
+    verify_tls: bool
+
+    def __new__(cls, total_s: float, *, connect_s: float = 10.0, first_byte_s: float | None = None,
+                idle_s: float | None = None, retries: int = 0, verify_tls: bool = True) -> "RequestPolicy":
+        self = super().__new__(cls, total_s)
+        self.connect_s, self.first_byte_s, self.idle_s = connect_s, first_byte_s, idle_s
+        self.retries, self.verify_tls = retries, verify_tls
+        return self
+
+    def __reduce__(self) -> tuple:
+        return (_policy, (float(self), self.connect_s, self.first_byte_s, self.idle_s, self.retries, self.verify_tls))
+
+    def describe(self) -> dict[str, Any]:
+        return {"timeouts_s": {"connect": self.connect_s, "first_byte": self.first_byte_s, "idle": self.idle_s,
+                               "total": float(self)},
+                "retries": self.retries, "tls_verify": self.verify_tls}
+
+
+def _policy(total_s: float, connect_s: float, first_byte_s: float | None, idle_s: float | None, retries: int,
+            verify_tls: bool) -> RequestPolicy:
+    return RequestPolicy(total_s, connect_s=connect_s, first_byte_s=first_byte_s, idle_s=idle_s,
+                         retries=retries, verify_tls=verify_tls)
 
 
 class Result:
     """One request's instants (perf_counter_ns; 0 where it never happened) and what came back."""
 
     __slots__ = ("sched", "start", "connected", "hdr", "end", "status", "error", "events", "body", "sse",
-                 "content_type", "server_recv")
+                 "content_type", "server_recv", "retry_after", "retries", "size")
 
     def __init__(self, sched: int) -> None:
         self.sched = sched
@@ -53,6 +94,19 @@ class Result:
         self.sse = False
         self.content_type = ""
         self.server_recv = 0  # the stub server's x-bench-recv-ns header (calibration), else 0
+        self.retry_after: str | None = None  # the server's Retry-After header, as sent
+        # Each attempt sent again: (status, error kind or "", seconds waited, Retry-After or None).
+        self.retries: list[tuple[int, str, float, str | None]] = []
+        self.size = 0  # body bytes received
+
+    def again(self) -> None:
+        """Forget the failed attempt's answer before it is sent again (the instants stay: the
+        request's latency counts from its schedule, retries included)."""
+        self.hdr = self.end = self.status = 0
+        self.error = None
+        self.events = []
+        self.body = bytearray()
+        self.sse, self.content_type, self.retry_after, self.size = False, "", None, 0
 
 
 class _Conn(asyncio.Protocol):
@@ -68,6 +122,7 @@ class _Conn(asyncio.Protocol):
         self.keep_alive = True
         self.sep = b"\n\n"
         self.pending = bytearray()  # SSE bytes after the last complete event
+        self.last_read = 0  # when the last bytes came in (idle timeout)
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -85,10 +140,11 @@ class _Conn(asyncio.Protocol):
             if self.state == _UNTIL_CLOSE:
                 self._finish(perf_counter_ns())
             else:
-                self._fail("disconnected")
+                self._fail(errors.RESET if isinstance(exc, ConnectionResetError) else errors.DISCONNECTED)
 
     def data_received(self, data: bytes, now: int = 0) -> None:
         now = now or perf_counter_ns()
+        self.last_read = now
         res = self.result
         if res is None:
             # Bytes nobody asked for: this connection can no longer be trusted.
@@ -133,6 +189,8 @@ class _Conn(asyncio.Protocol):
             self._fail("bad-response")
             return False
         res.hdr = now
+        if 300 <= res.status < 400:
+            res.error = errors.REDIRECT  # never followed: the key must not travel to another host
         chunked, length, self.keep_alive = False, -1, version == b"HTTP/1.1"
         for line in lines[1:]:
             name, _, value = line.partition(b":")
@@ -147,6 +205,8 @@ class _Conn(asyncio.Protocol):
                     return False
             elif name == b"content-type":
                 res.content_type = value.strip().decode("latin-1").split(";")[0].strip().lower()
+            elif name == b"retry-after":
+                res.retry_after = value.strip().decode("latin-1")
             elif name == b"x-bench-recv-ns":
                 try:
                     res.server_recv = int(value)
@@ -218,9 +278,12 @@ class _Conn(asyncio.Protocol):
         res = self.result
         if res is None or not piece:
             return
+        res.size += len(piece)
+        if res.size > _MAX_BODY:
+            self._fail(errors.TOO_LARGE)
+            return
         if not res.sse:
-            if len(res.body) < _MAX_BODY:
-                res.body += piece
+            res.body += piece
             return
         pending = self.pending
         if not pending:
@@ -419,15 +482,22 @@ class Pool:
     """Keep-alive connections to one host; `request` never raises, it fills a `Result`.
 
     With `kernel_timestamps` (plain http on Linux) each read is timed by the kernel's arrival
-    stamp; otherwise by the instant the event loop handed the data over.
+    stamp; otherwise by the instant the event loop handed the data over. `timeout_s` is the
+    per-request deadline; a `RequestPolicy` brings first-byte and idle bounds, retries and the
+    TLS setting with it.
     """
 
     def __init__(self, host: str, port: int, *, tls: bool = False, timeout_s: float = 60.0,
                  connect_timeout_s: float = 10.0, kernel_timestamps: bool = True) -> None:
+        policy = timeout_s if isinstance(timeout_s, RequestPolicy) else RequestPolicy(
+            timeout_s, connect_s=connect_timeout_s)
         self.host, self.port = host, port
-        self.ssl: _ssl.SSLContext | None = _ssl.create_default_context() if tls else None
-        self.timeout_ns = int(timeout_s * 1e9)
-        self.connect_timeout_s = connect_timeout_s
+        self.ssl: _ssl.SSLContext | None = _tls_context(policy.verify_tls) if tls else None
+        self.timeout_ns = int(float(policy) * 1e9)
+        self.first_byte_s = policy.first_byte_s
+        self.idle_ns = int(policy.idle_s * 1e9) if policy.idle_s else 0
+        self.retry = RetryPolicy(retries=policy.retries)
+        self.connect_timeout_s = policy.connect_s
         self.kernel_timestamps = kernel_timestamps and not tls and kernel_timestamps_available()
         self.idle: list[_Conn] = []
         self.opened = 0
@@ -460,6 +530,17 @@ class Pool:
 
     async def request(self, wire: bytes, res: Result) -> Result:
         res.start = perf_counter_ns()
+        while True:
+            await self._attempt(wire, res)
+            kind = res.error if res.error is not None else None
+            if not self.retry.should_retry(len(res.retries), res.status or None, kind):
+                return res
+            wait = self.retry.delay(len(res.retries), res.retry_after)
+            res.retries.append((res.status, str(kind or ""), round(wait, 3), res.retry_after))
+            await asyncio.sleep(wait)
+            res.again()
+
+    async def _attempt(self, wire: bytes, res: Result) -> None:
         conn = None
         while self.idle:
             candidate = self.idle.pop()
@@ -470,26 +551,67 @@ class Pool:
             try:
                 conn = await self._connect()
             except asyncio.TimeoutError:
-                res.error, res.end = "connect-timeout", perf_counter_ns()
-                return res
-            except OSError:
-                res.error, res.end = "connect-error", perf_counter_ns()
-                return res
-            res.connected = perf_counter_ns()
+                res.error, res.end = errors.CONNECT_TIMEOUT, perf_counter_ns()
+                return
+            except OSError as exc:
+                res.error, res.end = _connect_kind(exc), perf_counter_ns()
+                return
+            res.connected = res.connected or perf_counter_ns()
         waiter = conn.send(wire, res)
+        conn.last_read = perf_counter_ns()
+        # The total deadline counts from the first attempt: retries do not extend it.
         remaining = (res.start + self.timeout_ns - perf_counter_ns()) / 1e9
-        timer = self.loop.call_later(max(0.0, remaining), conn._fail, "timeout")
+        timers = [self.loop.call_later(max(0.0, remaining), conn._fail, errors.TOTAL_TIMEOUT)]
+        if self.first_byte_s is not None and self.first_byte_s < remaining:
+            timers.append(self.loop.call_later(self.first_byte_s, self._first_byte_due, conn, res))
+        if self.idle_ns:
+            timers.append(self.loop.call_later(self.idle_ns / 1e9, self._idle_due, conn, res, timers))
         try:
             await waiter
         except asyncio.CancelledError:
             conn._fail("cancelled")
             raise
         finally:
-            timer.cancel()
-        return res
+            for timer in timers:
+                timer.cancel()
+
+    @staticmethod
+    def _first_byte_due(conn: _Conn, res: Result) -> None:
+        if conn.result is res and not res.hdr:
+            conn._fail(errors.FIRST_BYTE_TIMEOUT)
+
+    def _idle_due(self, conn: _Conn, res: Result, timers: list[asyncio.TimerHandle]) -> None:
+        """Fires `idle` after the send; re-arms itself from the latest read instead of being reset on
+        every read, which would cost a timer per read on the hot path."""
+        if conn.result is not res:
+            return
+        quiet_ns = perf_counter_ns() - conn.last_read
+        if quiet_ns >= self.idle_ns and (res.hdr or self.first_byte_s is None):
+            conn._fail(errors.IDLE_TIMEOUT)
+            return
+        delay_ns = self.idle_ns - quiet_ns if quiet_ns < self.idle_ns else self.idle_ns
+        timers.append(self.loop.call_later(max(0.001, delay_ns / 1e9), self._idle_due, conn, res, timers))
 
     def close(self) -> None:
         for conn in self.idle:
             if conn.transport is not None:
                 conn.transport.close()
         self.idle.clear()
+
+
+def _tls_context(verify: bool) -> _ssl.SSLContext:
+    context = _ssl.create_default_context()
+    if not verify:  # --insecure: said so in the report
+        context.check_hostname = False
+        context.verify_mode = _ssl.CERT_NONE
+    return context
+
+
+def _connect_kind(exc: OSError) -> errors.ErrorKind:
+    if isinstance(exc, _ssl.SSLError):
+        return errors.TLS
+    if isinstance(exc, socket.gaierror):
+        return errors.DNS
+    if isinstance(exc, ConnectionRefusedError):
+        return errors.CONNECT_REFUSED
+    return errors.CONNECT_ERROR

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from conformance.bench.bodies import Target, build_variants
-from conformance.bench.httpclient import kernel_timestamps_available
+from conformance.bench.httpclient import RequestPolicy, kernel_timestamps_available
 from conformance.bench.loadgen import ProgressLine, StepOutcome, WorkerSpec, plans_for, run_load
-from conformance.bench.samples import SampleFile, write_run_file
+from conformance.bench.samples import SampleFile, retry_summary, write_run_file
 from conformance.bench.scenario import Scenario, find_scenario, load_scenario
 from conformance.errors import SetupError
 
@@ -45,6 +45,9 @@ class BenchOptions:
     kernel_timestamps: bool = True
     stamps: bool = False
     quiet: bool = False
+    api_key_file: Path | None = None  # the key from a file instead of api_key_env
+    # Request timeouts/retries/TLS from the command line (`conformance.transport.options`), by name.
+    request: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -85,7 +88,7 @@ def _open_endpoint(stack: ExitStack, scenario: Scenario, opts: BenchOptions) -> 
     from conformance.bench.servers import reference_server, stub_server
 
     if opts.base_url:
-        key = secrets.from_env(opts.api_key_env, required=True) if opts.api_key_env else None
+        key = secrets.resolve(env=opts.api_key_env, file=opts.api_key_file, required=bool(opts.api_key_env))
         return Endpoint("external", opts.base_url, key.reveal() if key else None, opts.model)
     if opts.stub_server:
         url = stack.enter_context(stub_server(opts.latency, stamp=opts.stamps))
@@ -98,7 +101,8 @@ def _open_endpoint(stack: ExitStack, scenario: Scenario, opts: BenchOptions) -> 
 
     target = find_target(opts.target)
     contract = load_contract(scenario.contract_path)
-    ep = stack.enter_context(open_target(target, contract, api_key_env=opts.api_key_env, model=opts.model))
+    ep = stack.enter_context(open_target(target, contract, api_key_env=opts.api_key_env, model=opts.model,
+                                         api_key_file=opts.api_key_file))
     return Endpoint(target.name, ep.base_url, ep.api_key.reveal() if ep.api_key else None, ep.model)
 
 
@@ -113,8 +117,11 @@ def _step_line(o: StepOutcome, t0: int) -> dict[str, Any]:
 
 def run_scenario(scenario: Scenario, endpoint: Endpoint, out_dir: Path, *, uvloop: bool = True,
                  stamps: bool = False, progress: bool = True, in_process: bool | None = None,
-                 kernel_timestamps: bool = True) -> Path:
-    """Run the load and write `out_dir/samples.jsonl`; returns its path."""
+                 kernel_timestamps: bool = True, policy: RequestPolicy | None = None) -> Path:
+    """Run the load and write `out_dir/samples.jsonl`; returns its path.
+
+    `policy`: the request timeouts, retries and TLS setting (default: the scenario's timeout_s only).
+    """
     from conformance.suite.loader import load_contract
 
     contract = load_contract(scenario.contract_path)
@@ -124,7 +131,7 @@ def run_scenario(scenario: Scenario, endpoint: Endpoint, out_dir: Path, *, uvloo
     workers = scenario.load.workers
     wires = tuple((v.endpoint, v.wire) for v in variants)
     specs = [WorkerSpec(i, workers, target.host, target.port, target.scheme == "https", wires,
-                        out_dir / f".samples.w{i}.jsonl", seed=scenario.load.seed, timeout_s=scenario.load.timeout_s,
+                        out_dir / f".samples.w{i}.jsonl", seed=scenario.load.seed, timeout_s=policy or scenario.load.timeout_s,
                         max_in_flight=scenario.load.max_in_flight, use_uvloop=uvloop, stamps=stamps,
                         kernel_timestamps=kernel_timestamps)
              for i in range(workers)]
@@ -147,6 +154,7 @@ def run_scenario(scenario: Scenario, endpoint: Endpoint, out_dir: Path, *, uvloo
                    "python": platform.python_version(), "platform": platform.platform(terse=True),
                    "cpus": os.cpu_count(), "loadavg_at_start": load_at_start,
                    "loadavg_at_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
+        "requests": (policy or RequestPolicy(scenario.load.timeout_s)).describe(),
         "variants": [v.describe() for v in variants], "interrupted": outcome.interrupted,
         "memory": outcome.memory,
     }
@@ -163,7 +171,8 @@ def analyse(samples: Path) -> dict[str, Any]:
 
     sf = SampleFile(samples)
     figures = compute(sf.run, sf.steps, sf.requests)
-    return {"format": "conformance-bench-report/1", "samples": str(samples), "run": sf.run, **figures}
+    return {"format": "conformance-bench-report/1", "samples": str(samples), "run": sf.run, **figures,
+            "retries": retry_summary(sf.requests())}
 
 
 def write_reports(report: dict[str, Any], out_dir: Path) -> list[Path]:
@@ -197,9 +206,31 @@ def bench(opts: BenchOptions) -> int:
                   f"{', latency ' + endpoint.latency if endpoint.latency else ''}), "
                   f"{len(scenario.load.values)} step(s) of {scenario.load.duration_s:g} s, "
                   f"{scenario.load.workers} worker(s)", file=sys.stderr)
-        samples = run_scenario(scenario, endpoint, out_dir, uvloop=opts.uvloop, stamps=opts.stamps,
-                               progress=not opts.quiet, kernel_timestamps=opts.kernel_timestamps)
+        policy = request_policy(opts.request, scenario.load.timeout_s,
+                                None if opts.base_url or opts.stub_server else opts.target)
+        try:
+            samples = run_scenario(scenario, endpoint, out_dir, uvloop=opts.uvloop, stamps=opts.stamps,
+                                   progress=not opts.quiet, kernel_timestamps=opts.kernel_timestamps,
+                                   policy=policy)
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM: the samples so far are on disk; the partial report is made of them.
+            samples = out_dir / "samples.jsonl"
+            if samples.exists():
+                finish(samples, out_dir, tolerances=scenario.tolerances)
+            raise
     return finish(samples, out_dir, baseline=opts.baseline, tolerances=scenario.tolerances)
+
+
+def request_policy(options: dict[str, Any], scenario_timeout_s: float, target: str | None) -> RequestPolicy:
+    """CLI beats the target profile's `timeouts:` beats the defaults; the total deadline defaults
+    to the scenario's `timeout_s`."""
+    from conformance.suite.loader import find_target
+
+    profile = find_target(target).timeouts if target else {}
+    value = {**profile, **{k: v for k, v in options.items() if v is not None}}
+    return RequestPolicy(options.get("total") or scenario_timeout_s, connect_s=value.get("connect", 10.0),
+                         first_byte_s=value.get("first_byte"), idle_s=value.get("idle"),
+                         retries=int(options.get("retries") or 0), verify_tls=not options.get("insecure"))
 
 
 def finish(samples: Path, out_dir: Path, *, baseline: Path | None = None,

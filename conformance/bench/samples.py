@@ -17,6 +17,8 @@ the last answer came in), then one line per request. Times are integer microseco
 ``et``     each SSE event's arrival; ``ek`` the kinds, one letter per event (see `events`)
 ``srv`` ``sv``  calibration only (stub server with ``--stamp``): when the server received the
            request, and when it wrote each event, on the same clock
+``rt``     retries (``--retries``): one ``[status, error kind, seconds waited, Retry-After]`` per
+           attempt that was sent again; the request's other fields describe its last attempt
 ``in`` ``out`` ``rsn``  input, output and reasoning tokens; ``src`` where they came from:
            ``usage`` (the server's usage object) or ``events`` (generated-token events counted,
            when the server sent no usage)
@@ -63,6 +65,8 @@ def record(res: Result, *, i: int, step: int, worker: int, variant: int, endpoin
                 error = "stream-error"
             elif "d" not in kinds:
                 error = "incomplete"
+            else:
+                error = broken_in_transit(frames)
         generated = sum(1 for k in kinds if k in GENERATED)
     else:
         generated = 0
@@ -74,6 +78,8 @@ def record(res: Result, *, i: int, step: int, worker: int, variant: int, endpoin
         error = f"http-{res.status}" if res.status else "no-response"
     if error is not None:
         rec["err"] = error
+    if res.retries:
+        rec["rt"] = [list(r) for r in res.retries]
     if usage is not None and usage.get("output") is not None:
         rec["in"], rec["out"], rec["rsn"], rec["src"] = usage["input"], usage["output"], usage["reasoning"], "usage"
     elif res.sse and generated:
@@ -83,12 +89,47 @@ def record(res: Result, *, i: int, step: int, worker: int, variant: int, endpoin
     return rec
 
 
+def broken_in_transit(frames: list[bytes]) -> str | None:
+    """``bad-utf8`` or ``bad-json`` for a complete stream whose bytes are not what they claim.
+
+    Checked after the request ends, once per request: a UTF-8 decode of the whole stream, then
+    each event's data parsed (the terminator aside)."""
+    try:
+        b"".join(frames).decode("utf-8")
+    except UnicodeDecodeError:
+        return "bad-utf8"
+    for frame in frames:
+        at = frame.find(b"data:")
+        if at < 0 or b"[DONE]" in frame[at:at + 16]:
+            continue
+        try:
+            json.loads(b"\n".join(line[5:] for line in frame[at:].splitlines() if line.startswith(b"data:")))
+        except ValueError:
+            return "bad-json"
+    return None
+
+
 def _stamp(frame: bytes) -> int:
     """The stub server's write instant, from the event's `id:` line."""
     try:
         return int(frame[3:frame.index(b"\n")])
     except ValueError:
         return 0
+
+
+def retry_summary(requests: Iterator[dict[str, Any]]) -> dict[str, Any]:
+    """Every retry of a run, counted by what failed (``http-429``, ``connect-refused``, ...)."""
+    by_kind: dict[str, int] = {}
+    retried = attempts = 0
+    for rec in requests:
+        tries = rec.get("rt") or ()
+        attempts += 1 + len(tries)
+        retried += bool(tries)
+        for status, kind, _, _ in tries:
+            name = kind or f"http-{status}"
+            by_kind[name] = by_kind.get(name, 0) + 1
+    return {"attempts": attempts, "requests_retried": retried, "retries": sum(by_kind.values()),
+            "retries_by_kind": dict(sorted(by_kind.items()))}
 
 
 class Writer:

@@ -10,6 +10,7 @@ import os
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from conformance.report.atomic import write_atomic
 from conformance.report.json_report import render_json
@@ -37,8 +38,12 @@ REPORT_FILES = {"json": "report.json", "junit": "junit.xml", "markdown": "summar
 _RENDERERS = {"json": render_json, "junit": render_junit, "markdown": render_markdown}
 
 
-def write_reports(directory: Path, info: RunInfo, results: list[Result]) -> dict[str, Path]:
-    """Write the three reports into `directory` (created if needed); returns kind → path."""
+def write_reports(directory: Path, info: RunInfo, results: list[Result], *,
+                  requests: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Write the three reports into `directory` (created if needed); returns kind → path.
+
+    `requests` is the run's request tally (`conformance.transport.tally`), if it has one.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
@@ -46,7 +51,8 @@ def write_reports(directory: Path, info: RunInfo, results: list[Result]) -> dict
         path = directory / filename
         # Renderers redact already; doing it again here means a future renderer that forgets
         # cannot leak a key.
-        write_atomic(path, redact(_RENDERERS[kind](info, results)))
+        extra = {"requests": requests} if kind != "junit" else {}
+        write_atomic(path, redact(_RENDERERS[kind](info, results, **extra)))
         written[kind] = path
     return written
 

@@ -12,16 +12,21 @@ from conformance.verdicts import Result, RunInfo
 SUMMARY_KEYS = ("passed", "failed", "skipped", "xfailed", "xpassed", "error", "total")
 
 
-def render_json(info: RunInfo, results: list[Result]) -> str:
-    """`{"run": ..., "summary": ..., "results": [...]}` with a fixed key order, indent 2."""
+def render_json(info: RunInfo, results: list[Result], *, requests: dict[str, Any] | None = None) -> str:
+    """`{"run": ..., "summary": ..., "requests": ..., "results": [...]}` with a fixed key order, indent 2.
+
+    `requests` (when the run has it): how requests were sent, failures by kind, every retry.
+    """
     counts = {status.value: n for status, n in count(results).items()}
     counts["total"] = len(results)
     document = {
         "run": asdict(info),
         # Spelled out rather than copied so the schema stays fixed if Status ever grows.
         "summary": {key: counts.get(key, 0) for key in SUMMARY_KEYS},
-        "results": [_result(r) for r in results],
     }
+    if requests is not None:
+        document["requests"] = requests
+    document["results"] = [_result(r) for r in results]
     # ensure_ascii=False so a key with non-ASCII characters is not \u-escaped past redact().
     text = json.dumps(scrub(document), indent=2, ensure_ascii=False, default=str)
     return redact(text + "\n")

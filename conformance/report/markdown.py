@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from conformance.report._common import (
     count,
@@ -14,6 +15,7 @@ from conformance.report._common import (
     visible_controls,
     wall_seconds,
 )
+from conformance.report.requests import request_lines, settings_line
 from conformance.secrets import redact
 from conformance.verdicts import Result, RunInfo, Status
 
@@ -30,14 +32,20 @@ GLYPHS = {
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
 
 
-def render_markdown(info: RunInfo, results: list[Result]) -> str:
+def render_markdown(info: RunInfo, results: list[Result], *, requests: dict[str, Any] | None = None) -> str:
     out: list[str] = []
     out += _header(info, results)
+    out += _requests(requests)
     out += _table(results)
     out += _failures(results)
     out += _skipped(results)
     out += _assumptions(info)
     return redact("\n".join(out).rstrip("\n") + "\n")
+
+
+def _requests(requests: dict[str, Any] | None) -> list[str]:
+    lines = [line for line in (settings_line(requests), *request_lines(requests)) if line]
+    return [f"- {text(line)}" for line in lines] + [""] if lines else []
 
 
 def text(value: object) -> str:
