@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
 
     from conformance.bench.cli import add_parser as add_bench_parser
     add_bench_parser(sub)  # `conformance bench ...`: options in conformance/bench/cli.py
+    for command in sub.choices.values():
+        # No abbreviations: `--api-key sk-...` must be an error, not --api-key-env set to the key.
+        command.allow_abbrev = False
     return parser
 
 
@@ -227,10 +230,9 @@ def _run(args: argparse.Namespace) -> int:
     settings = settings_from(args, None if args.base_url else target.timeouts)  # as divergences: the profile's
     clients: list[Client] = []
     selected = compile_selection(args.select)
-    from conformance.generation.strategies import use_profile
+    from conformance.generation.strategies import profile_for, use_profile
     # Live calls cost money: few examples there unless the user asks for more.
-    profile = use_profile(args.hypothesis_profile or ("live" if target.server == "provider" and not args.base_url
-                                                      else "ci"))
+    profile = use_profile(profile_for(target, base_url=args.base_url, named=args.hypothesis_profile))
     reports_root = Path("reports")
     run_dir = args.report_dir or default_run_dir(reports_root)
     color = not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ

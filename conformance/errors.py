@@ -85,5 +85,8 @@ class TransportError(ConformanceError):
     """One request failed below HTTP semantics (connect, timeout, protocol error)."""
 
     def __init__(self, kind: str, message: str):
+        from conformance.secrets import redact  # here: secrets imports this module
+
         self.kind = kind if isinstance(kind, ErrorKind) else ErrorKind(kind)
-        super().__init__(f"{kind}: {message}")
+        # A library's message may quote what it was given, a header with the key included.
+        super().__init__(redact(f"{kind}: {message}"))

@@ -4,6 +4,7 @@ Never from a command-line flag's value: that lands in shell history and in `ps` 
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -23,10 +24,7 @@ class Secret:
     def __init__(self, value: str, source: str):
         self._value = value
         self.source = source
-        if len(value) >= 4:
-            # Short values would redact ordinary words; nobody issues keys that short.
-            with _lock:
-                _known.add(value)
+        register(value)
 
     def reveal(self) -> str:
         return self._value
@@ -38,6 +36,11 @@ class Secret:
 
 
 def from_env(var: str, *, required: bool) -> Secret | None:
+    if not var.isidentifier():
+        # Most likely a key pasted where its variable's name belongs: never echo it.
+        register(var)
+        raise SetupError("--api-key-env takes the name of an environment variable (letters, digits, _), "
+                         "not a key; a key goes in the environment or in --api-key-file")
     value = os.environ.get(var, "").strip()
     if not value:
         if required:
@@ -70,10 +73,15 @@ def resolve(*, env: str | None, file: Path | None, required: bool) -> Secret | N
 
 
 def register(value: str) -> None:
-    """Make a value known for redaction without wrapping it (keys generated for a local server)."""
-    if len(value) >= 4:
-        with _lock:
-            _known.add(value)
+    """Make a value known for redaction without wrapping it (keys generated for a local server).
+
+    Its escaped spellings too: an error message quoting a rejected header shows the key as a
+    Python literal would (a stray newline as ``\\n``).
+    """
+    if len(value) < 4:  # short values would redact ordinary words; nobody issues keys that short
+        return
+    with _lock:
+        _known.update({value, repr(value)[1:-1], repr(value.encode("utf-8"))[2:-1]})
 
 
 def redact(text: str) -> str:
@@ -83,3 +91,23 @@ def redact(text: str) -> str:
         if value in text:
             text = text.replace(value, _REDACTED)
     return text
+
+
+class _RedactingFilter(logging.Filter):
+    """Scrubs known keys from a log record before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+# The HTTP libraries' debug logs quote requests and their errors (a rejected header, key
+# included). A filter on a logger only sees records logged on that very logger, so each is named.
+_HTTP_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy",
+                 "httpcore.socks", "conformance")
+_FILTER = _RedactingFilter()
+for _name in _HTTP_LOGGERS:
+    logging.getLogger(_name).addFilter(_FILTER)
