@@ -292,7 +292,7 @@ class _Targets:
     def _open(self, file: ContractFile, items: list[ContractItem]) -> _Opened:
         from conformance.billing import Meter, preview
         from conformance.errors import SetupError
-        from conformance.generation.strategies import PROFILES, use_profile
+        from conformance.generation.strategies import PROFILES, profile_for, use_profile
         from conformance.protocols import wire_protocols
         from conformance.runner import preflight, request_estimate
         from conformance.suite.loader import find_target
@@ -307,8 +307,8 @@ class _Targets:
         # hypothesis's own pytest plugin owns --hypothesis-profile; a conformance profile named
         # there is honoured.
         named = option("hypothesis_profile", None)
-        live = target.server == "provider" and not option("base_url")
-        self._stack.enter_context(use_profile(named if named in PROFILES else "live" if live else "ci"))
+        self._stack.enter_context(use_profile(profile_for(target, base_url=option("base_url"),
+                                                          named=named if named in PROFILES else None)))
         endpoint = self._stack.enter_context(open_target(
             target, file.contract, base_url=option("base_url"), api_key_env=option("api_key_env"),
             model=option("model"), faults=option("reference_fault")))

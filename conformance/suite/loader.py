@@ -237,7 +237,8 @@ def load_target(path: Path) -> Target:
     return Target(name=d["name"], server=d["server"], base_url=d.get("base_url"),
                   api_key_env=d.get("api_key_env"), model=d.get("model"), divergences=tuple(divergences),
                   settings=dict(d.get("settings", {})),
-                  timeouts={k: float(v) for k, v in d.get("timeouts", {}).items()}, source=str(path))
+                  timeouts={k: float(v) for k, v in d.get("timeouts", {}).items()},
+                  hypothesis_profile=d.get("hypothesis_profile"), source=str(path))
 
 
 def find_target(name_or_path: str, suites_dir: Path = SUITES_DIR) -> Target:

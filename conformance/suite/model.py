@@ -134,4 +134,7 @@ class Target:
     settings: dict[str, Any] = field(default_factory=dict)  # server-specific start-up settings
     # Seconds, by name (connect, first_byte, idle, total): the profile's request timeouts.
     timeouts: dict[str, float] = field(default_factory=dict)
+    # The hypothesis profile its property checks draw under, unless the command line names one:
+    # a slow target (a CPU-bound local model) wants few examples, as a billed one does.
+    hypothesis_profile: str | None = None
     source: str = ""
