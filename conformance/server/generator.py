@@ -26,6 +26,9 @@ Reported logprobs are the log of the chosen token's probability in the final sam
 distribution (after every filter, renormalised); under greedy decoding, where that
 distribution would be a point mass, they come from the softmax of the penalised logits.
 Filtered-out alternatives are reported as -9999.0, OpenAI's marker for "very unlikely".
+
+The arithmetic of a step lives in `conformance.server.distribution`, which computes exactly
+these values but caches what repeats (see there).
 """
 from __future__ import annotations
 
@@ -33,11 +36,11 @@ import hashlib
 import math
 import os
 import random
-from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from conformance.server.distribution import EndSchedule, Settings, StepModel, Vocabulary
 from conformance.server.tokens import split_pieces
 from conformance.suite.model import Contract
 
@@ -57,8 +60,6 @@ END = PERIOD + 1  # end of sequence: chosen like any token, never rendered
 VOCABULARY_SIZE = END + 1
 
 UNLIKELY_LOGPROB = -9999.0  # OpenAI's stand-in for log(0), which JSON cannot carry
-_LOGIT_LIMIT = 1e9  # |logit| bound that keeps softmax free of inf/NaN
-_TINY = 1e-9  # stands in for a repetition_penalty of 0
 _HARD_CAP = 8192  # tokens: no generation is longer, whatever max_tokens says
 _LOGIT_SPREAD = 3.0  # token logits lie in [-3, 3]: both signs, so repetition_penalty bites both ways
 
@@ -69,20 +70,10 @@ _NEUTRAL: dict[str, Any] = {
     "presence_penalty": 0.0, "frequency_penalty": 0.0, "repetition_penalty": 1.0,
 }
 
-
-@dataclass(frozen=True)
-class _EndSchedule:
-    """When end-of-sequence becomes likely: logit = base + ramp * step**2 (+ a bonus after '.')."""
-
-    base: float
-    ramp: float
-    sentence_bonus: float
-    min_steps: int
-    max_steps: int | None
-
-
-_ANSWER_END = _EndSchedule(base=-7.0, ramp=0.011, sentence_bonus=2.0, min_steps=1, max_steps=None)
-_REASONING_END = _EndSchedule(base=-4.0, ramp=0.03, sentence_bonus=1.5, min_steps=10, max_steps=25)
+_ANSWER_END = EndSchedule(base=-7.0, ramp=0.011, sentence_bonus=2.0, min_steps=1, max_steps=None)
+_REASONING_END = EndSchedule(base=-4.0, ramp=0.03, sentence_bonus=1.5, min_steps=10, max_steps=25)
+_VOCABULARY = Vocabulary(period=PERIOD, spread=_LOGIT_SPREAD)
+_MODELS = {schedule: StepModel(_VOCABULARY, schedule) for schedule in (_ANSWER_END, _REASONING_END)}
 
 
 @dataclass(frozen=True)
@@ -231,6 +222,11 @@ def _render(index: int, previous: int | None) -> str:
     return " " + (word.capitalize() if previous == PERIOD else word)
 
 
+# How each token reads after each previous token (None: the first), rendered once.
+_RENDERED: dict[int | None, tuple[str, ...]] = {
+    previous: tuple(_render(i, previous) for i in range(PERIOD + 1)) for previous in (None, *range(PERIOD + 1))}
+
+
 def request_rng(seed: int | None, domain: bytes, prompt_digest: bytes) -> random.Random:
     """The random source of one request's `domain` (answer, reasoning, tool call...): seeded from the
     request seed and the prompt digest, so a seeded request repeats itself; unseeded, truly random."""
@@ -242,23 +238,10 @@ def request_rng(seed: int | None, domain: bytes, prompt_digest: bytes) -> random
     return random.Random(int.from_bytes(material, "big"))
 
 
-def _base_logits(domain: bytes, prompt_digest: bytes, previous: int | None, step: int) -> list[float]:
-    """Logits of the words and '.' (not END) from a keyed hash: 16 bits per token."""
-    key = b"|".join((domain, prompt_digest, str(previous).encode(), str(step).encode()))
-    needed = 2 * (PERIOD + 1) + 2  # the last two bytes give END a little noise
-    stream = b""
-    block = 0
-    while len(stream) < needed:
-        stream += hashlib.blake2b(key + b"|" + str(block).encode(), digest_size=64, person=b"conf-logit").digest()
-        block += 1
-    values = [int.from_bytes(stream[2 * i:2 * i + 2], "big") / 65535.0 for i in range(needed // 2)]
-    return [(2 * v - 1) * _LOGIT_SPREAD for v in values]
-
-
 class _Run:
     """One sequence (reasoning or answer) generated token by token."""
 
-    def __init__(self, domain: bytes, prompt_digest: bytes, sampling: Sampling, schedule: _EndSchedule,
+    def __init__(self, domain: bytes, prompt_digest: bytes, sampling: Sampling, schedule: EndSchedule,
                  *, limit: int | None, stops: tuple[str, ...], alternatives: int):
         self.domain = domain
         self.prompt_digest = prompt_digest
@@ -268,30 +251,43 @@ class _Run:
         self.stops = stops
         self.alternatives = alternatives
         self.rng = request_rng(sampling.seed, domain, prompt_digest)
+        self.settings = Settings(sampling.temperature, sampling.min_p, sampling.top_p, sampling.presence_penalty,
+                                 sampling.frequency_penalty, sampling.repetition_penalty)
 
     def run(self) -> tuple[tuple[Token, ...], FinishReason, str | None]:
         tokens: list[Token] = []
         starts: list[int] = []  # offset of each token in `text`
-        counts: Counter[int] = Counter()
+        counts: dict[int, int] = {}
         text = ""
         previous: int | None = None
         step = 0
+        # The hard cap only matters when range checks are off (faults) and penalties win over END.
+        cap = min(self.limit if self.limit is not None else _HARD_CAP, _HARD_CAP)
+        max_steps = self.schedule.max_steps
+        model = _MODELS[self.schedule]
         while True:
-            # The hard cap only matters when range checks are off (faults) and penalties win over END.
-            if len(tokens) >= min(self.limit if self.limit is not None else _HARD_CAP, _HARD_CAP):
+            if len(tokens) >= cap:
                 return tuple(tokens), "length", None
-            index, logprob, top = self._step(previous, step, counts)
+            if max_steps is not None and step >= max_steps:
+                return tuple(tokens), "stop", None
+            dist = model.step(self.domain, self.prompt_digest, previous, step, self.settings, counts)
+            index, logprob = dist.choose(self.rng.random)
             if index == END:
                 return tuple(tokens), "stop", None
-            piece = _render(index, previous)
+            rendered = _RENDERED[previous]
+            piece = rendered[index]
+            top = ()
+            if self.alternatives > 0:
+                top = tuple(TokenLogprob(rendered[i], lp) for i, lp in dist.top(self.alternatives, END, UNLIKELY_LOGPROB))
             starts.append(len(text))
             tokens.append(Token(piece, logprob, top))
             text += piece
-            hit = self._find_stop(text, len(text) - len(piece))
-            if hit is not None:
-                cut, stop = hit
-                return _cut(tokens, starts, cut), "stop_sequence", stop
-            counts[index] += 1
+            if self.stops:
+                hit = self._find_stop(text, len(text) - len(piece))
+                if hit is not None:
+                    cut, stop = hit
+                    return _cut(tokens, starts, cut), "stop_sequence", stop
+            counts[index] = counts.get(index, 0) + 1
             previous = index
             step += 1
 
@@ -305,96 +301,12 @@ class _Run:
                 best = (at, stop)
         return best
 
-    def _step(self, previous: int | None, step: int, counts: Counter[int]) -> tuple[int, float, tuple[TokenLogprob, ...]]:
-        s, sched = self.sampling, self.schedule
-        if sched.max_steps is not None and step >= sched.max_steps:
-            return END, 0.0, ()
-        raw = _base_logits(self.domain, self.prompt_digest, previous, step)
-        logits: list[float | None] = list(raw[:PERIOD + 1])
-        end_logit = sched.base + sched.ramp * step * step + raw[-1] / _LOGIT_SPREAD
-        if previous == PERIOD:
-            end_logit += sched.sentence_bonus
-        logits.append(end_logit if step >= sched.min_steps else None)
-        if previous is None or previous == PERIOD:
-            logits[PERIOD] = None  # no text starts with '.', no '..'
-        for token, count in counts.items():
-            value = logits[token]
-            if value is None:
-                continue
-            value -= s.presence_penalty + s.frequency_penalty * count
-            # A zero penalty only arrives past a disabled range check (fault); keep it finite.
-            penalty = s.repetition_penalty or _TINY
-            value = value / penalty if value > 0 else value * penalty
-            logits[token] = _bounded(value)
-
-        allowed = [i for i, v in enumerate(logits) if v is not None]
-        if s.temperature == 0:
-            probs = _softmax({i: logits[i] for i in allowed})  # type: ignore[misc]
-            chosen = max(allowed, key=lambda i: (probs[i], -i))
-        else:
-            probs = _softmax({i: _bounded(logits[i] / s.temperature) for i in allowed})  # type: ignore[operator]
-            probs = _filter(probs, s.min_p, s.top_p)
-            chosen = self._draw(probs)
-        logprob = min(0.0, math.log(probs[chosen]))
-        return chosen, logprob, self._top(probs, previous)
-
-    def _draw(self, probs: dict[int, float]) -> int:
-        r = self.rng.random()
-        acc = 0.0
-        ordered = [i for i in sorted(probs, key=lambda i: (-probs[i], i)) if probs[i] > 0]
-        for i in ordered:
-            acc += probs[i]
-            if r < acc:
-                return i
-        return ordered[-1]  # r landed in the rounding gap at the top end
-
-    def _top(self, probs: dict[int, float], previous: int | None) -> tuple[TokenLogprob, ...]:
-        if self.alternatives <= 0:
-            return ()
-        # Masked tokens are not candidates at all; END is never text, so it is no alternative.
-        candidates = sorted((i for i in probs if i != END), key=lambda i: (-probs[i], i))[: self.alternatives]
-        return tuple(
-            TokenLogprob(_render(i, previous), min(0.0, math.log(probs[i])) if probs[i] > 0 else UNLIKELY_LOGPROB)
-            for i in candidates
-        )
-
 
 def _as_float(value: Any) -> float:
     try:
         return float(value)
     except OverflowError:  # a huge integer, only possible with a range check switched off
         return math.inf if value > 0 else -math.inf
-
-
-def _bounded(logit: float) -> float:
-    """Out-of-range settings (served under the accept_out_of_range fault) must not yield inf/NaN."""
-    if math.isnan(logit):
-        return 0.0
-    return max(-_LOGIT_LIMIT, min(_LOGIT_LIMIT, logit))
-
-
-def _softmax(logits: dict[int, float]) -> dict[int, float]:
-    top = max(logits.values())
-    exps = {i: math.exp(v - top) for i, v in logits.items()}
-    total = sum(exps.values())
-    return {i: e / total for i, e in exps.items()}
-
-
-def _filter(probs: dict[int, float], min_p: float, top_p: float) -> dict[int, float]:
-    """min_p then top_p, renormalised; the most probable token always survives."""
-    ordered = sorted(probs, key=lambda i: (-probs[i], i))
-    floor = min_p * probs[ordered[0]]
-    kept = [i for i in ordered if probs[i] >= floor] or ordered[:1]  # min_p > 1 keeps the top token
-    mass = sum(probs[i] for i in kept)
-    nucleus: list[int] = []
-    acc = 0.0
-    for i in kept:
-        nucleus.append(i)
-        acc += probs[i] / mass
-        if acc >= top_p:
-            break
-    total = sum(probs[i] for i in nucleus)
-    return {i: (probs[i] / total if i in nucleus else 0.0) for i in ordered}
 
 
 def _cut(tokens: list[Token], starts: list[int], cut: int) -> tuple[Token, ...]:
