@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import logging
 import os
 import signal
 import sys
@@ -148,6 +149,8 @@ def _bench(args: argparse.Namespace) -> int:
         raise Terminated()
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
+    quiet = _CancelledAfterInterrupt()
+    logging.getLogger("asyncio").addFilter(quiet)
     try:
         return run_bench(args)
     except KeyboardInterrupt:
@@ -155,6 +158,17 @@ def _bench(args: argparse.Namespace) -> int:
         return EXIT_TERMINATED if signals else EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
+        logging.getLogger("asyncio").removeFilter(quiet)
+
+
+class _CancelledAfterInterrupt(logging.Filter):
+    """Drops asyncio's "exception was never retrieved" for a CancelledError: after Ctrl-C or SIGTERM
+    the load's in-flight requests are cancelled on purpose, and the traceback asyncio would print
+    for each leftover future says nothing but that."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, asyncio.CancelledError) and "never retrieved" in str(record.msg))
 
 
 def _validate(args: argparse.Namespace) -> int:

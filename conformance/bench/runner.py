@@ -11,6 +11,7 @@ import sys
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from time import perf_counter_ns
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,12 @@ def run_scenario(scenario: Scenario, endpoint: Endpoint, out_dir: Path, *, uvloo
     finally:
         if line is not None:
             line.finish()
+    if outcome.interrupted and len(outcome.steps) < len(plans):
+        # The step under way when Ctrl-C/SIGTERM came: its samples are kept, so it gets a step
+        # line too, ending at the interruption, and the partial report has its figures.
+        begun = outcome.steps[-1].drained if outcome.steps else outcome.t0
+        now = perf_counter_ns()
+        outcome.steps.append(StepOutcome(plans[len(outcome.steps)], begun, now, now, 0, 0))
     run = {
         "started": started.isoformat(timespec="seconds"), "scenario": scenario.as_dict(),
         "target": {"kind": endpoint.kind, "base_url": endpoint.base_url, "latency": endpoint.latency,
