@@ -5,7 +5,7 @@
     conformance bench --calibrate [options]   measure the client's own bias and ceiling
 
 Exit codes: 0 done and valid, 1 a regression against --baseline, 2 usage or setup error,
-3 the run is invalid (the client fell behind its schedule), 130 on Ctrl-C.
+3 the run is invalid (the client fell behind its schedule), 130 on Ctrl-C, 143 on SIGTERM.
 """
 from __future__ import annotations
 
