@@ -16,8 +16,14 @@ import pytest
 from conformance.cli import main
 
 WATCHDOG_S = 90
-# Short timeouts: each faulty request gives up in well under a second.
-TIMEOUTS = ["--connect-timeout", "2", "--first-byte-timeout", "0.4", "--idle-timeout", "0.3", "--total-timeout", "0.8"]
+# Generous bounds, so that a busy machine never turns a healthy answer into a timeout ...
+TIMEOUTS = ["--connect-timeout", "5", "--first-byte-timeout", "10", "--idle-timeout", "10", "--total-timeout", "20"]
+# ... and a short one only where the fault is a silence, so each faulty request gives up quickly.
+FAULT_TIMEOUTS = {
+    "slow_loris": ["--first-byte-timeout", "0.5"],
+    "stall": ["--idle-timeout", "0.4"],
+    "trickle": ["--total-timeout", "0.8"],
+}
 # One non-stream and two stream requests on one endpoint, after the run's preflight request.
 RUN_SELECTION = "chat_completions and (response_shape or stream_framing)"
 TINY_SCENARIO = """\

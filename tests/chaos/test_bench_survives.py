@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conformance.chaos import UNRESOLVABLE_URL, ChaosServer, Fault, closed_port_url
-from tests.chaos.conftest import bench, no_traceback, report
+from tests.chaos.conftest import FAULT_TIMEOUTS, bench, no_traceback, report
 
 SERVER_FAULTS = {
     "reset": "reset",
@@ -40,7 +40,7 @@ def _assert_reported(out: Path, kind: str, err: str) -> None:
 def test_bench_counts_the_fault_and_finishes(mode: str, scenario: Path, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     with ChaosServer(mode) as chaos:
-        code = bench(scenario, chaos.base_url, tmp_path / "out")
+        code = bench(scenario, chaos.base_url, tmp_path / "out", *FAULT_TIMEOUTS.get(mode, []))
     assert code == 0
     _assert_reported(tmp_path / "out", SERVER_FAULTS[mode], capsys.readouterr().err)
 

@@ -50,15 +50,15 @@ def test_bench_retries_are_in_the_samples_and_the_report(scenario: Path, tmp_pat
 
 def test_profile_timeouts_apply_and_the_command_line_overrides_them(tmp_path: Path,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    for name, extra in [("profile", []), ("cli", ["--first-byte-timeout", "0.2"])]:
+    for name, extra in [("profile", []), ("cli", ["--first-byte-timeout", "0.5"])]:
         with ChaosServer(Fault("slow_loris", skip=1)) as chaos:
             profile = tmp_path / f"{name}.yaml"
             profile.write_text(f"kind: target\nname: chaos\nserver: external\nbase_url: {chaos.base_url}\n"
-                               "timeouts: {connect: 2, first_byte: 0.3, idle: 0.3, total: 5}\n")
+                               "timeouts: {connect: 2, first_byte: 0.6, idle: 0.6, total: 5}\n")
             assert main(["run", "--target", str(profile), "--no-color", "-k", RUN_SELECTION,
                          "--report-dir", str(tmp_path / name), *extra]) == 1
     capsys.readouterr()
     from_profile = report(tmp_path / "profile")["requests"]
-    assert from_profile["settings"]["timeouts_s"] == {"connect": 2, "first_byte": 0.3, "idle": 0.3, "total": 5}
+    assert from_profile["settings"]["timeouts_s"] == {"connect": 2, "first_byte": 0.6, "idle": 0.6, "total": 5}
     assert from_profile["failures_by_kind"] == {"first-byte-timeout": 3}
-    assert report(tmp_path / "cli")["requests"]["settings"]["timeouts_s"]["first_byte"] == 0.2
+    assert report(tmp_path / "cli")["requests"]["settings"]["timeouts_s"]["first_byte"] == 0.5

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conformance.chaos import UNRESOLVABLE_URL, ChaosServer, Fault, closed_port_url
-from tests.chaos.conftest import no_traceback, report, run
+from tests.chaos.conftest import FAULT_TIMEOUTS, no_traceback, report, run
 
 # mode → the failure kind the run's request log must count
 SERVER_FAULTS = {
@@ -28,7 +28,7 @@ SERVER_FAULTS = {
 @pytest.mark.parametrize("mode", SERVER_FAULTS)
 def test_run_reports_the_fault_and_goes_on(mode: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with ChaosServer(Fault(mode, skip=1)) as chaos:  # the preflight request gets through
-        code = run(chaos.base_url, tmp_path)
+        code = run(chaos.base_url, tmp_path, *FAULT_TIMEOUTS.get(mode, []))
     captured = capsys.readouterr()
     no_traceback(captured.err)
     assert code == 1, captured.out + captured.err
