@@ -14,6 +14,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from conformance.checks.probe import PROMPT, Probe
+from conformance.checks.ranges import long_answer
 from conformance.checks.registry import Case, check
 from conformance.checks.search import explore, report_found
 from conformance.generation import strategies
@@ -59,10 +60,13 @@ async def random_invalid_requests_rejected(probe: Probe, case: Case) -> None:
     needed = {k: v for k, v in param.requires.items() if probe.supports(k)}
 
     def make(value: Any) -> tuple[ChatRequest, Expectation]:
-        return probe.request(prompt=PROMPT, **{**needed, param.name: value}), expect
+        # A wrongly accepted huge max_tokens would answer for minutes: streamed, it shows at once.
+        stream = long_answer(param.name, value)
+        return probe.request(prompt=PROMPT, stream=stream, **{**needed, param.name: value}), expect
 
     found, search = await explore(probe, f"invalid/{contract.name}/{endpoint}/{param.name}",
-                                   strategies.invalid_value(param), make)
+                                  strategies.invalid_value(param), make,
+                                  lambda request: {"events_wanted": 1} if request.stream else {})
     if found is not None:
         value = found.request.params.get(param.name)
         raise report_found(probe, "random_invalid_requests_rejected", case.id, found, search,

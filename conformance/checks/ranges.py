@@ -15,9 +15,10 @@ def _boundary_cases(probe: Probe) -> list[Case]:
 LONG_ANSWER_TOKENS = 256
 
 
-def _long_answer(value: BoundaryValue) -> bool:
-    return (value.parameter == "max_tokens" and isinstance(value.value, int) and not isinstance(value.value, bool)
-            and value.value > LONG_ANSWER_TOKENS)
+def long_answer(parameter: str, value: object) -> bool:
+    """Would a request with this value ask for a long answer (so: stream it, hang up early)?"""
+    return (parameter == "max_tokens" and isinstance(value, (int, float)) and not isinstance(value, bool)
+            and value > LONG_ANSWER_TOKENS)
 
 
 @check(category="ranges", cases=_boundary_cases)
@@ -31,7 +32,7 @@ async def parameter_ranges(probe: Probe, case: Case) -> None:
     # A precondition the endpoint spells some other way (or not at all) is left out.
     params = {k: v for k, v in param.requires.items() if probe.supports(k)}
     params[value.parameter] = value.value
-    if _long_answer(value):
+    if long_answer(value.parameter, value.value):
         # Acceptance shows in the status and the first event; the thousands of tokens after it
         # would only cost time (minutes on a CPU-bound server) and, on a billed target, money.
         exchange = await probe.send(probe.request(stream=True, **params), events_wanted=1)

@@ -77,6 +77,8 @@ class Search:
     probe: Probe
     loop: asyncio.AbstractEventLoop
     budget: int
+    # Extra options for the client per request (e.g. `events_wanted` to hang up early).
+    send_options: Callable[[ChatRequest], dict[str, Any]] | None = None
     sent: int = 0
     over_budget: bool = False
     aborted: BaseException | None = None
@@ -97,8 +99,9 @@ class Search:
                 self.over_budget = True
                 return
             self.sent += 1
+            options = self.send_options(request) if self.send_options else {}
             try:
-                exchange = asyncio.run_coroutine_threadsafe(self.probe.send(request), self.loop).result()
+                exchange = asyncio.run_coroutine_threadsafe(self.probe.send(request, **options), self.loop).result()
             except Exception as exc:  # unreachable target, spent budget, harness bug: not a finding
                 self.aborted = exc
                 self.stop.set()
@@ -131,9 +134,10 @@ def _search_settings(scope: str) -> settings:
 
 
 async def explore(probe: Probe, scope: str, examples: st.SearchStrategy[Any],
-                   make: Callable[[Any], tuple[ChatRequest, Expectation]]) -> tuple[Found | None, Search]:
+                  make: Callable[[Any], tuple[ChatRequest, Expectation]],
+                  send_options: Callable[[ChatRequest], dict[str, Any]] | None = None) -> tuple[Found | None, Search]:
     """Run one hypothesis search; returns the minimal failure (or None) and the search's record."""
-    search = Search(probe, asyncio.get_running_loop(), strategies.request_budget())
+    search = Search(probe, asyncio.get_running_loop(), strategies.request_budget(), send_options)
 
     @_search_settings(scope)
     @given(examples)
