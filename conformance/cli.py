@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "replay":
             from conformance.replay import replay
             from conformance.transport.client import using
-            with using(settings_from(args, find_target(args.target).timeouts)):
+            with using(settings_from(args, None if args.base_url else find_target(args.target).timeouts)):
                 return replay(args.file, suite=args.suite, target_name=args.target, base_url=args.base_url,
                               api_key_env=args.api_key_env, model=args.model, faults=args.reference_fault)
         return _validate(args)
