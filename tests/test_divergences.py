@@ -44,3 +44,14 @@ def test_target_file_divergences_name_registered_checks(tmp_path: Path) -> None:
     with pytest.raises(SuiteError) as info:
         load_target(bad)
     assert info.value.where == "expected_divergences[0].check" and info.value.line == 6
+
+
+def test_a_chance_divergence_is_xfailed_when_it_occurs_and_a_pass_when_not(tmp_path: Path) -> None:
+    chance = (Divergence("parameter_ranges", "chat_completions", "temperature=2.01", "a clock tick", strict=False),)
+    assert apply_divergences(result(Status.FAILED), chance).status is Status.XFAILED
+    passed = apply_divergences(result(Status.PASSED), chance)
+    assert passed.status is Status.PASSED and "did not occur this time: a clock tick" in passed.message
+    target = tmp_path / "t.yaml"
+    target.write_text("kind: target\nname: t\nserver: external\nbase_url: http://127.0.0.1:1/v1\n"
+                      "expected_divergences:\n  - {check: stream_framing, endpoint: '*', reason: r, strict: false}\n")
+    assert load_target(target).divergences[0].strict is False

@@ -233,7 +233,8 @@ def load_target(path: Path) -> Target:
         if raw["check"] not in REGISTRY:
             raise doc.error(("expected_divergences", i, "check"),
                             f"a registered check ({', '.join(REGISTRY)}); found {raw['check']!r}")
-        divergences.append(Divergence(raw["check"], raw["endpoint"], raw.get("case"), raw["reason"]))
+        divergences.append(Divergence(raw["check"], raw["endpoint"], raw.get("case"), raw["reason"],
+                                      raw.get("strict", True)))
     return Target(name=d["name"], server=d["server"], base_url=d.get("base_url"),
                   api_key_env=d.get("api_key_env"), model=d.get("model"), divergences=tuple(divergences),
                   settings=dict(d.get("settings", {})),

@@ -117,6 +117,9 @@ class Divergence:
     endpoint: str  # an endpoint name, or "*"
     case: str | None  # a substring of the case id; None matches every case
     reason: str
+    # False for a divergence that shows only by chance (a clock tick, a sampling draw): its
+    # absence is then a pass, not a "fixed divergence" failure.
+    strict: bool = True
 
     def matches(self, check: str, endpoint: str, case: str) -> bool:
         return (self.check == check and self.endpoint in ("*", endpoint)
