@@ -62,3 +62,11 @@ def test_profile_timeouts_apply_and_the_command_line_overrides_them(tmp_path: Pa
     assert from_profile["settings"]["timeouts_s"] == {"connect": 2, "first_byte": 0.6, "idle": 0.6, "total": 5}
     assert from_profile["failures_by_kind"] == {"first-byte-timeout": 3}
     assert report(tmp_path / "cli")["requests"]["settings"]["timeouts_s"]["first_byte"] == 0.5
+
+
+def test_bench_worker_processes_get_the_timeouts_too(scenario: Path, tmp_path: Path) -> None:
+    with ChaosServer("stall") as chaos:
+        assert bench(scenario, chaos.base_url, tmp_path, "--workers", "2", "--idle-timeout", "0.4") == 0
+    rep = report(tmp_path)
+    assert set(rep["steps"][0]["errors"]["by_kind"]) == {"idle-timeout"}
+    assert rep["run"]["requests"]["timeouts_s"]["idle"] == 0.4
