@@ -9,8 +9,9 @@ max_output_tokens, default 16): one role chunk, N content chunks, the finish and
 chunks, then the terminator — or a non-stream body when the request does not ask to stream.
 
 Known delays (``--latency "ttft=100,token=20"``) are laid on an absolute schedule from the
-instant the request arrived: token k is due at arrival + ttft + k·token, so timer overshoot
-never accumulates. With ``--stamp`` the server reports when things really happened, on the
+instant the request arrived (its kernel receive stamp): token k is due at arrival + ttft +
+k·token, so lateness never accumulates, and each deadline is met by `Deadlines`, which sleeps
+the last stretch precisely instead of trusting the event loop's millisecond timers. With ``--stamp`` the server reports when things really happened, on the
 same monotonic clock as the client (`perf_counter_ns` is system-wide on Linux): the header
 ``x-bench-recv-ns`` carries the request's arrival, and each event an ``id:`` line with the
 instant it was written. Calibration uses these to split the measured TTFT and ITL into the
@@ -30,6 +31,7 @@ import sys
 from functools import lru_cache
 from time import perf_counter_ns
 
+from conformance.bench.deadlines import Deadline, Deadlines, tighten_timer_slack
 from conformance.bench.httpclient import _SO_TIMESTAMPNS, _SocketTransport, kernel_timestamps_available
 
 _MAX_TOKENS = re.compile(rb'"max(?:_output)?_tokens"\s*:\s*(\d+)')
@@ -115,20 +117,15 @@ def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-def _at(loop: asyncio.AbstractEventLoop, due_ns: int, fn, *args) -> asyncio.TimerHandle:  # type: ignore[no-untyped-def]
-    """Run fn(*args) at `due_ns` (or a little after: event-loop timers have millisecond granularity;
-    a callback that fires early is rescheduled by `_Server._group`)."""
-    return loop.call_later(max(0.0, (due_ns - perf_counter_ns()) / 1e9), fn, *args)
-
-
 class _Server(asyncio.Protocol):
-    def __init__(self, ttft_ns: int, token_ns: int, stamp: bool, yield_per_token: bool) -> None:
+    def __init__(self, ttft_ns: int, token_ns: int, stamp: bool, yield_per_token: bool, clock: Deadlines) -> None:
         self.ttft_ns, self.token_ns, self.stamp, self.yield_per_token = ttft_ns, token_ns, stamp, yield_per_token
+        self.clock = clock
         self.buf = bytearray()
         self.transport: asyncio.Transport | None = None
         self.busy = False
         self.loop = asyncio.get_running_loop()
-        self.handle: asyncio.Handle | None = None
+        self.handle: asyncio.Handle | Deadline | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -196,7 +193,7 @@ class _Server(asyncio.Protocol):
             head_out = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n"
                         % (len(payload), extra))
             if delay:
-                self.handle = self.loop.call_later(delay / 1e9, self._write, head_out + payload)
+                self.handle = self.clock.at(recv + delay, self._write, head_out + payload)
             else:
                 self.transport.write(head_out + payload)
             return
@@ -216,7 +213,7 @@ class _Server(asyncio.Protocol):
         self.busy = True
         delay = groups[0][0] - perf_counter_ns()
         if delay > 0:
-            self.handle = _at(self.loop, groups[0][0], self._group, groups, 0)
+            self.handle = self.clock.at(groups[0][0], self._group, groups, 0)
         else:
             self._group(groups, 0)
 
@@ -226,8 +223,8 @@ class _Server(asyncio.Protocol):
             if self.transport is None:
                 return
             early = groups[i][0] - perf_counter_ns()
-            if early > 0:  # timers can fire early (uvloop counts from the start of the loop turn)
-                self.handle = _at(self.loop, groups[i][0], self._group, groups, i)
+            if early > 0:  # not yet due (cannot happen with `Deadlines`, but cheap to be sure of)
+                self.handle = self.clock.at(groups[i][0], self._group, groups, i)
                 return
             for event in groups[i][1]:
                 self._send_event(event)
@@ -237,7 +234,7 @@ class _Server(asyncio.Protocol):
                 return
             delay = groups[i][0] - perf_counter_ns()
             if delay > 0:
-                self.handle = _at(self.loop, groups[i][0], self._group, groups, i)
+                self.handle = self.clock.at(groups[i][0], self._group, groups, i)
                 return
             if self.yield_per_token:
                 self.handle = self.loop.call_soon(self._group, groups, i)
@@ -272,9 +269,10 @@ async def start(host: str = "127.0.0.1", port: int = 0, ttft_ms: float = 0, toke
     busy this loop was then — the way the benchmark client times what it receives.
     """
     loop = asyncio.get_running_loop()
+    clock = Deadlines(loop)
 
     def factory() -> _Server:
-        return _Server(int(ttft_ms * 1e6), int(token_ms * 1e6), stamp, yield_per_token)
+        return _Server(int(ttft_ms * 1e6), int(token_ms * 1e6), stamp, yield_per_token, clock)
     if not (kernel_timestamps and kernel_timestamps_available()):
         return await loop.create_server(factory, host, port, reuse_address=True, backlog=4096)
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
@@ -350,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     from conformance.server.latency import LatencyModel
 
     model = LatencyModel.parse(args.latency)
+    tighten_timer_slack()
     import gc
     gc.collect()
     gc.freeze()
