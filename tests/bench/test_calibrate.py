@@ -34,7 +34,7 @@ def test_bias_is_measured_minus_configured() -> None:
     assert out["ttft_bias_ms"]["max"] == pytest.approx(0.6)
     assert out["itl_bias_ms"]["count"] == 3
     assert out["itl_bias_ms"]["mean"] == pytest.approx((0.1 - 0.1 + 0.3) / 3)
-    assert "client_ttft_error_ms" not in out  # no server stamps: no split
+    assert "client_ttft_bias_ms" not in out  # no server stamps: no split
 
 
 def test_stamps_split_the_bias_into_server_and_client() -> None:
@@ -44,13 +44,13 @@ def test_stamps_split_the_bias_into_server_and_client() -> None:
     rec = record(100_250, [20_520], srv=30, server_ttft_us=100_200, server_gaps_us=[20_500])
     out = bias([rec], ttft_ms=100, token_ms=20)
     assert out["ttft_bias_ms"]["mean"] == pytest.approx(0.25)
-    assert out["server_ttft_overshoot_ms"]["mean"] == pytest.approx(0.2)
-    assert out["client_ttft_error_ms"]["mean"] == pytest.approx(0.05)
-    assert out["server_itl_overshoot_ms"]["mean"] == pytest.approx(0.5)
-    assert out["client_itl_error_ms"]["mean"] == pytest.approx(0.02)
+    assert out["server_ttft_lateness_ms"]["mean"] == pytest.approx(0.2)
+    assert out["client_ttft_bias_ms"]["mean"] == pytest.approx(0.05)
+    assert out["server_itl_lateness_ms"]["mean"] == pytest.approx(0.5)
+    assert out["client_itl_bias_ms"]["mean"] == pytest.approx(0.02)
     # the parts add up to the whole
-    assert out["ttft_bias_ms"]["mean"] == pytest.approx(out["server_ttft_overshoot_ms"]["mean"]
-                                                        + out["client_ttft_error_ms"]["mean"])
+    assert out["ttft_bias_ms"]["mean"] == pytest.approx(out["server_ttft_lateness_ms"]["mean"]
+                                                        + out["client_ttft_bias_ms"]["mean"])
 
 
 @pytest.mark.slow
@@ -59,13 +59,13 @@ def test_short_calibration_against_the_stub_server(tmp_path) -> None:
                        progress=False, phases=("stub", "ceiling"))
     stub = result["runs"]["stub"]
     assert stub["requests"] > 0 and stub["ttft_bias_ms"]["count"] == stub["requests"]
-    # measured − configured = server overshoot + client error, request by request, so in the mean too
+    # measured − configured = server lateness + client bias, request by request, so in the mean too
     assert stub["ttft_bias_ms"]["mean"] == pytest.approx(
-        stub["server_ttft_overshoot_ms"]["mean"] + stub["client_ttft_error_ms"]["mean"], abs=0.002)
+        stub["server_ttft_lateness_ms"]["mean"] + stub["client_ttft_bias_ms"]["mean"], abs=0.002)
     assert stub["itl_bias_ms"]["count"] == stub["requests"] * 15  # 16 tokens: 15 gaps each
     assert result["ceiling"]["1"]["request_per_s"] > 0
     assert result["max_request_per_s"]["workers"] == 1
     text = render_markdown(result, "conformance bench --calibrate")
-    assert "client's own TTFT error" in text and "Client ceiling" in text
+    assert "client's TTFT bias" in text and "Target for the client's bias" in text and "Client ceiling" in text
     assert json.loads(json.dumps(result)) == result
     assert (tmp_path / "stub" / "samples.jsonl").exists() and (tmp_path / "ceiling-w1" / "report.html").exists()
