@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--list-faults", action="store_true", help="print the fault catalogue and exit")
     serve.add_argument("--latency", default="", metavar="SPEC",
                        help='simulated latency in ms, e.g. "ttft=100,token=20,jitter=5" (default: none)')
+    serve.add_argument("--max-body-bytes", type=int, default=None, metavar="N",
+                       help="answer larger request bodies with 413 (default: 32 MiB, room for one maximal image)")
 
     matrix = sub.add_parser("matrix", help="checks × endpoints × targets from several runs' report.json")
     matrix.add_argument("reports", nargs="+", type=Path, help="report.json files (or run folders)")
@@ -222,7 +224,10 @@ def _serve(args: argparse.Namespace) -> int:
         raise SetupError(str(exc)) from None
     if key is None:
         print("conformance serve: no key configured (--api-key-env); accepting any Bearer key", file=sys.stderr)
-    app = create_app(contract, api_key=key.reveal() if key else None, faults=faults, latency=latency)
+    if args.max_body_bytes is not None and args.max_body_bytes < 1:
+        raise SetupError(f"--max-body-bytes must be at least 1, got {args.max_body_bytes}")
+    limit = {} if args.max_body_bytes is None else {"max_body_bytes": args.max_body_bytes}
+    app = create_app(contract, api_key=key.reveal() if key else None, faults=faults, latency=latency, **limit)
     print(f"conformance serve: {contract.model} on http://{args.host}:{args.port}/v1", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return EXIT_OK

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -24,10 +25,12 @@ from conformance.server.errors import (
     Family,
     RequestRejected,
     error_response,
+    family_of_path,
     internal_error_response,
 )
 from conformance.server.faults import FAULTS_HEADER, Faults
 from conformance.server.latency import LatencyModel
+from conformance.server.limits import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from conformance.server.state import ServerState
 from conformance.suite.model import Contract
 
@@ -118,11 +121,11 @@ async def ledger(request: Request, state: ServerState, faults: Faults) -> Respon
 
 
 def create_app(contract: Contract, *, api_key: str | _Revealable | None = None, faults: Faults | None = None,
-               latency: LatencyModel | None = None) -> Starlette:
+               latency: LatencyModel | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> Starlette:
     """The reference server for `contract`. With `api_key` None every request is accepted.
 
     `latency` paces every answer (time to first token, per-token delay, jitter); the default
-    never sleeps.
+    never sleeps. A body over `max_body_bytes` gets a 413 (`conformance.server.limits`).
     """
     state = ServerState(contract=contract, faults=faults or Faults(), ledger=Ledger(contract.pricing),
                         api_key=_key_text(api_key), latency=latency or LatencyModel())
@@ -142,9 +145,9 @@ def create_app(contract: Contract, *, api_key: str | _Revealable | None = None, 
         rejection = RequestRejected(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}",
                                     None, "not_found" if exc.status_code == 404 else "method_not_allowed")
         # A wrong method on /v1/messages is still answered in the Anthropic shape.
-        family: Family = "anthropic" if request.url.path.rstrip("/") == "/v1/messages" else "openai"
-        return error_response(rejection, family)
+        return error_response(rejection, family_of_path(request.url.path))
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error},
+                    middleware=[Middleware(BodyLimit, max_bytes=max_body_bytes)])
     app.state.server = state  # tests and the CLI read the ledger from here
     return app

@@ -51,6 +51,11 @@ class RequestRejected(Exception):
         return self.status == 400 and self.param is not None
 
 
+def family_of_path(path: str) -> Family:
+    """The error shape of a path outside any handler: Anthropic's on /v1/messages, OpenAI's elsewhere."""
+    return "anthropic" if path.rstrip("/") == "/v1/messages" else "openai"
+
+
 def apply_faults(rejection: RequestRejected, faults: Faults) -> RequestRejected:
     """The rejection as a faulty server would send it."""
     if not rejection.is_parameter_error:

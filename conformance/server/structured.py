@@ -23,7 +23,8 @@ Supported subset (`SUPPORTED_KEYWORDS`):
 
 Generation rules: required properties are always present, optional ones with probability 1/2;
 array lengths and string lengths are uniform within their bounds (at most 3 items / 24
-characters beyond the minimum when unbounded); unbounded numbers lie in 0..100; a ``default``
+characters beyond the minimum when unbounded, at most 1,000 characters beyond it in any case);
+a schema whose smallest value exceeds 200,000 items and characters is refused; unbounded numbers lie in 0..100; a ``default``
 that validates is used half the time; ``enum`` draws among the values that validate against the
 rest of the schema. Beyond a nesting depth of 6, optional properties and optional items are
 left out so recursive schemas terminate. The finished value is checked with `jsonschema`
@@ -94,6 +95,11 @@ _HARD_DEPTH = 48  # a deeper value means a $ref cycle that never bottoms out
 _SPAN = 100  # width of the default range of an unbounded number
 _EXTRA_ITEMS = 3
 _EXTRA_CHARS = 24
+# Values plus string characters one answer may hold. A schema can demand any size (minItems
+# 10**8, or nested minItems multiplying up); the answer is cut at max_tokens anyway, so past
+# this the schema is refused instead of filling the server's memory.
+_SIZE_BUDGET = 200_000
+_WIDEST_DRAW = 1000
 
 
 class SchemaError(ValueError):
@@ -110,6 +116,12 @@ class SchemaError(ValueError):
 
 class _TooDeep(SchemaError):
     pass
+
+
+class _TooLarge(SchemaError):
+    def __init__(self) -> None:
+        super().__init__(f"the schema demands a value larger than {_SIZE_BUDGET} items and characters",
+                         code="unsupported_schema")
 
 
 # ----------------------------------------------------------------------------- checking
@@ -389,6 +401,13 @@ class _Generator:
         self.root = root
         self.rng = rng
         self.validator = _validator(root)
+        self.spent = 0  # against _SIZE_BUDGET
+
+    def spend(self, units: int) -> None:
+        # Charged before the value is built, so an absurd minimum fails before it allocates.
+        self.spent += units
+        if self.spent > _SIZE_BUDGET:
+            raise _TooLarge()
 
     def valid(self, value: Any, node: Mapping[str, Any]) -> bool:
         # evolve keeps the root's resolver, so $refs inside `node` still resolve.
@@ -397,6 +416,7 @@ class _Generator:
     def value(self, node: Any, depth: int) -> Any:
         if depth > _HARD_DEPTH:
             raise _TooDeep(f"the schema nests deeper than {_HARD_DEPTH} levels (a $ref cycle with no way out?)")
+        self.spend(1)
         if node is True or not node:
             return self.text(0, _EXTRA_CHARS)
         if "default" in node and self.rng.random() < 0.5 and self.valid(node["default"], node):
@@ -477,11 +497,14 @@ class _Generator:
         hi = node.get("maxItems", lo + _EXTRA_ITEMS)
         count = lo if depth >= _SOFT_DEPTH else self.rng.randint(lo, min(hi, lo + _EXTRA_ITEMS))
         items = node.get("items", True)
+        self.spend(count)
         return [self.value(items, depth + 1) for _ in range(count)]
 
     def text(self, lo: int, hi: int) -> str:
         # Non-empty when allowed: an empty string is valid but tells a client very little.
-        length = self.rng.randint(min(max(lo, 1), hi), hi)
+        # A huge maxLength is no reason to write a novel: draw within 1,000 characters of the minimum.
+        length = self.rng.randint(min(max(lo, 1), hi), min(hi, lo + _WIDEST_DRAW))
+        self.spend(length)
         words: list[str] = []
         size = -1
         while size < length:

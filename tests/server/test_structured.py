@@ -327,3 +327,18 @@ def test_responses_text_format_rejections(raw, param, code):
     error = info.value
     assert (error.status, error.param, error.code) == (400, param, code)
     assert error.message.startswith(param)
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "array", "minItems": 100_000_000},
+    {"type": "string", "minLength": 1_000_000_000},
+    {"type": "array", "minItems": 1000, "items": {"type": "array", "minItems": 1000}},
+])
+def test_a_schema_demanding_an_enormous_value_is_refused_before_it_is_built(schema):
+    with pytest.raises(SchemaError, match="larger than"):
+        generate_value(schema, random.Random(0))
+
+
+def test_a_huge_max_length_still_yields_a_short_string():
+    value = generate_value({"type": "string", "minLength": 2, "maxLength": 10 ** 12}, random.Random(0))
+    assert 2 <= len(value) <= 1002
