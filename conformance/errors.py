@@ -40,9 +40,11 @@ class ErrorKind(str):
         return self
 
     def __eq__(self, other: object) -> bool:
+        if not isinstance(other, str):
+            return False
         if isinstance(other, ErrorKind):
             return str.__eq__(self, other)
-        return str.__eq__(self, other) or (isinstance(other, str) and str.__eq__(self.family, other))
+        return str.__eq__(self, other) or str.__eq__(self.family, other)
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)

@@ -501,6 +501,7 @@ class Pool:
         self.kernel_timestamps = kernel_timestamps and not tls and kernel_timestamps_available()
         self.idle: list[_Conn] = []
         self.opened = 0
+        self.stale = 0  # requests sent again because their reused connection had been closed
         self.loop = asyncio.get_running_loop()
         self._addr: tuple[Any, ...] | None = None
 
@@ -540,13 +541,14 @@ class Pool:
             await asyncio.sleep(wait)
             res.again()
 
-    async def _attempt(self, wire: bytes, res: Result) -> None:
+    async def _attempt(self, wire: bytes, res: Result, *, reuse: bool = True) -> None:
         conn = None
-        while self.idle:
+        while reuse and self.idle:
             candidate = self.idle.pop()
             if not candidate.closed:
                 conn = candidate
                 break
+        reused = conn is not None
         if conn is None:
             try:
                 conn = await self._connect()
@@ -574,6 +576,13 @@ class Pool:
         finally:
             for timer in timers:
                 timer.cancel()
+        if reused and res.error in (errors.DISCONNECTED, errors.RESET) and not res.hdr and not res.size:
+            # The server closed this idle keep-alive connection as the request went out (llama.cpp's
+            # HTTP library does so after a streamed answer or a few requests): nothing was
+            # answered, so the request goes again on a new connection, as HTTP clients do.
+            self.stale += 1
+            res.again()
+            await self._attempt(wire, res, reuse=False)
 
     @staticmethod
     def _first_byte_due(conn: _Conn, res: Result) -> None:

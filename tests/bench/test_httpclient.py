@@ -160,3 +160,26 @@ def test_arrival_moves_the_kernel_stamp_onto_the_monotonic_clock_within_bounds()
     stamp = [(socket.SOL_SOCKET, _SO_TIMESTAMPNS, struct.pack("qq", future // 10**9, future % 10**9))]
     assert arrival(stamp, now, 0) == now  # never after the read
     assert abs(clock_offset() - (time_ns() - perf_counter_ns())) < 5_000_000
+
+
+def test_a_keep_alive_connection_the_server_drops_is_replaced_not_counted_as_an_error(loop_thread) -> None:
+    # As llama.cpp's HTTP library does: one answer per connection, then it hangs up on the next
+    # request without a word (no `Connection: close` to warn the client).
+    async def script(reader, writer):
+        if await _read_request(reader):
+            writer.write(HEAD + chunked(EVENTS))
+            await writer.drain()
+        await _read_request(reader)
+        writer.close()
+    host, port = scripted_server(loop_thread, script)
+
+    async def go() -> tuple[list[Result], Pool]:
+        pool = Pool(host, port, timeout_s=5.0)
+        results = [await pool.request(REQUEST, Result(perf_counter_ns())) for _ in range(3)]
+        pool.close()
+        return results, pool
+
+    results, pool = asyncio.run(go())
+    assert [r.error for r in results] == [None] * 3 and [r.status for r in results] == [200] * 3
+    assert all([e for _, e in r.events] == EVENTS for r in results)
+    assert pool.stale == 2 and pool.opened == 3 and not any(r.retries for r in results)
