@@ -19,7 +19,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                        description="Run a benchmark scenario, recompute a report (`bench report FILE`), "
                                    "or calibrate the client (`bench --calibrate`).")
     p.add_argument("scenario", nargs="?", help="scenario name in suites/bench/ or a file; or `report`")
-    p.add_argument("file", nargs="?", type=Path, help="with `report`: the raw-sample file (samples.jsonl)")
+    p.add_argument("file", nargs="*", type=Path,
+                   help="with `report`: the raw-sample file (samples.jsonl); several are merged into one first "
+                        "(e.g. Locust workers' files), written under --out (default: beside the first, merged/)")
     p.add_argument("--target", default="reference",
                    help="reference (default: the reference server in its own process), live, or a target name")
     p.add_argument("--base-url", help="any compatible server, e.g. http://127.0.0.1:8080/v1")
@@ -56,10 +58,13 @@ def run(args: argparse.Namespace) -> int:
         from conformance.bench.calibrate import calibrate_command
         return calibrate_command(args)
     if args.scenario == "report":
-        if args.file is None:
+        if not args.file:
             raise SetupError("bench report: give the raw-sample file (reports/bench/<run>/samples.jsonl)")
         from conformance.bench.runner import report_command
-        return report_command(args.file, args.out, args.baseline)
+        if len(args.file) > 1:
+            from conformance.bench.merge import merge_into_dir
+            return report_command(merge_into_dir(args.file, args.out), args.out, args.baseline)
+        return report_command(args.file[0], args.out, args.baseline)
     if not args.scenario:
         raise SetupError("bench: give a scenario (see suites/bench/), `report FILE`, or --calibrate")
     from conformance.bench.runner import BenchOptions, bench

@@ -9,15 +9,23 @@ Every request is reported to Locust twice over:
   console table, ``--csv`` and ``--html``): one ``POST <endpoint>`` entry per request (time =
   E2E, size = output tokens), and ``LLM`` entries ``TTFT``, ``TTFC``, ``TPOT``, ``ITL`` (one
   per token gap) and ``E2E`` in milliseconds — the metrics as the README defines them;
-- as raw samples in the bench format, one file per worker process
-  (``reports/bench/locust-<time>-<worker>/samples.jsonl``) with its report.json/md/html written
-  at test stop: ``conformance bench report FILE`` recomputes any of them.
+- as raw samples in the bench format: each process that ran users writes its own
+  (``reports/bench/locust-<time>-<pid>/samples.jsonl``, with report.json/md/html) at test stop;
+  under a master, each worker also streams its records to the master over Locust's messaging
+  (``bench_samples`` every half second while it runs, then ``bench_samples_done`` with its run
+  header when it stops), and the master merges them (`conformance.bench.merge`, aligned on each
+  worker's wall-clock start) into one ``reports/bench/locust-<time>-master/samples.jsonl`` and
+  its reports — one result for the whole distributed run. A headless master stops its workers
+  only as it quits, so it merges on ``quitting``, after Locust's half-second wait for the
+  workers' last reports; with the web UI, when the test stops.
+  ``conformance bench report A B ...`` merges files the same way.
 
 Options (after Locust's own): ``--bench-scenario NAME|FILE`` (default chat-stream),
 ``--bench-key-env VAR`` (the API key's environment variable), ``--bench-report-dir DIR``.
 """
 from __future__ import annotations
 
+import json
 import os
 import socket as _stdsocket
 import time
@@ -26,15 +34,18 @@ from time import perf_counter_ns
 from typing import Any
 
 from locust import User, constant, events, task
-from locust.runners import MasterRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from conformance.bench.bodies import Target, build_variants
 from conformance.bench.httpclient import _HEAD, _SO_TIMESTAMPNS, Result, _Conn, arrival, kernel_timestamps_available
 from conformance.bench.metrics import locust_events
-from conformance.bench.samples import Writer, record, write_run_file
+from conformance.bench.samples import FORMAT, Writer, record, write_run_file
 from conformance.bench.scenario import find_scenario, load_scenario
 
-_state: dict[str, Any] = {}
+_state: dict[str, Any] = {}  # this process's run (any process that runs users)
+_master: dict[str, Any] = {}  # on the master: the samples the workers sent, by worker
+_BATCH = 2000  # records per message to the master
+_STREAM_EVERY_S = 0.5  # a worker sends its new records this often
 
 
 @events.init_command_line_parser.add_listener
@@ -118,6 +129,7 @@ class LLMUser(User):
         self.timeout_s = shared["timeout_s"]
         self.connection: _GeventConnection | None = None
         self.n = 0
+        shared["users"] += 1
 
     @task
     def send(self) -> None:
@@ -136,6 +148,8 @@ class LLMUser(User):
         rec = record(res, i=k, step=0, worker=shared["worker"], variant=variant.index, endpoint=variant.endpoint,
                      t0=shared["t0"], warm=False)
         shared["writer"].add(rec)
+        if shared["outbox"] is not None:
+            shared["outbox"].append(rec)
         _fire(self.environment, rec, variant.endpoint)
 
 
@@ -167,8 +181,13 @@ def _setup(environment: Any, host: str | None) -> dict[str, Any]:
         f"locust-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{worker}")
     out.mkdir(parents=True, exist_ok=True)
     _state.update(scenario=scenario, target=target, variants=variants, worker=worker, out=out, counter=0,
-                  t0=perf_counter_ns(), timeout_s=scenario.load.timeout_s,
-                  writer=Writer(out / ".samples.w0.jsonl"), users=0)
+                  t0=perf_counter_ns(), t0_wall_ns=time.time_ns(), timeout_s=scenario.load.timeout_s,
+                  writer=Writer(out / ".samples.w0.jsonl"), users=0, outbox=None)
+    if isinstance(environment.runner, WorkerRunner):
+        import gevent
+
+        _state["outbox"] = []
+        gevent.spawn(_stream_to_master, environment.runner)
     return _state
 
 
@@ -184,7 +203,8 @@ def _on_stop(environment: Any, **_: Any) -> None:
     st = _state
     st["writer"].close()
     end = (perf_counter_ns() - st["t0"]) // 1000
-    users = getattr(environment.runner, "user_count", 0) or environment.parsed_options.num_users or 1
+    # users are stopped by now: count the ones this process started
+    users = st["users"] or getattr(environment.runner, "user_count", 0) or 1
     step = {"index": 0, "pattern": "concurrency", "value": float(users), "label": f"concurrency {users}",
             "duration_s": end / 1e6, "warmup_s": 0.0, "warmup_requests": 0, "max_requests": st["counter"],
             "start": 0, "stop": end, "drained": end, "capped": 0, "sent": st["counter"]}
@@ -195,9 +215,102 @@ def _on_stop(environment: Any, **_: Any) -> None:
                       "kernel_timestamps": kernel_timestamps_available(), "python": platform.python_version(),
                       "platform": platform.platform(terse=True), "cpus": os.cpu_count(),
                       "loadavg_at_start": None, "loadavg_at_end": list(os.getloadavg())},
-           "variants": [v.describe() for v in st["variants"]], "interrupted": False}
+           "variants": [v.describe() for v in st["variants"]], "interrupted": False, "t0_wall_ns": st["t0_wall_ns"]}
     samples = st["out"] / "samples.jsonl"
     write_run_file(samples, run, [step], [st["out"] / ".samples.w0.jsonl"])
+    if isinstance(environment.runner, WorkerRunner):
+        # before the local reports: a quitting master only waits half a second for these
+        _flush_outbox(environment.runner)
+        environment.runner.send_message("bench_samples_done", {"worker": environment.runner.client_id,
+                                                               "run": run, "step": step})
+        st["outbox"] = None
     write_reports(analyse(samples), st["out"])
     print(f"conformance bench (locust worker {st['worker']}): {samples}")
     _state.clear()
+
+
+# ----------------------------------------------------------------------------- one result on the master
+
+
+def _flush_outbox(runner: Any) -> None:
+    outbox = _state.get("outbox")
+    if outbox:
+        _state["outbox"] = []
+        for at in range(0, len(outbox), _BATCH):
+            runner.send_message("bench_samples", {"worker": runner.client_id, "records": outbox[at:at + _BATCH]})
+
+
+def _stream_to_master(runner: Any) -> None:
+    """A worker's greenlet: its finished requests go to the master while the test runs."""
+    import gevent
+
+    while _state.get("outbox") is not None:
+        gevent.sleep(_STREAM_EVERY_S)
+        _flush_outbox(runner)
+
+
+@events.init.add_listener
+def _on_init(environment: Any, **_: Any) -> None:
+    if not isinstance(environment.runner, MasterRunner):
+        return
+    _master.clear()
+    _master.update(records={}, headers={}, expected=0, merged=False)
+
+    def on_samples(msg: Any, **__: Any) -> None:
+        _master["records"].setdefault(msg.data["worker"], []).extend(msg.data["records"])
+
+    def on_done(msg: Any, **__: Any) -> None:
+        _master["headers"][msg.data["worker"]] = (msg.data["run"], msg.data["step"])
+
+    environment.runner.register_message("bench_samples", on_samples)
+    environment.runner.register_message("bench_samples_done", on_done)
+
+
+@events.test_start.add_listener
+def _on_master_start(environment: Any, **_: Any) -> None:
+    if isinstance(environment.runner, MasterRunner):
+        _master["expected"] = max(_master.get("expected", 0), environment.runner.worker_count)
+
+
+@events.test_stop.add_listener
+def _on_master_stop(environment: Any, **_: Any) -> None:
+    """With the web UI the workers have stopped (and reported) before this: merge now."""
+    if isinstance(environment.runner, MasterRunner) and _master and _master["expected"] \
+            and len(_master["headers"]) >= _master["expected"]:
+        _merge_on_master(environment)
+
+
+@events.quitting.add_listener
+def _on_master_quitting(environment: Any, **_: Any) -> None:
+    if isinstance(environment.runner, MasterRunner) and _master:
+        _merge_on_master(environment)
+
+
+def _merge_on_master(environment: Any) -> None:
+    """The workers' records, one part file per worker, merged into the master's one samples file."""
+    if _master["merged"] or not _master["headers"]:
+        return
+    _master["merged"] = True
+    from conformance.bench.merge import merge_sample_files
+    from conformance.bench.runner import analyse, write_reports
+
+    options = environment.parsed_options
+    out = Path(getattr(options, "bench_report_dir", "reports/bench")) / (
+        f"locust-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-master")
+    out.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for n, (worker, (run, step)) in enumerate(sorted(_master["headers"].items())):
+        part = out / f".worker-{n}.samples.jsonl"
+        with open(part, "w", encoding="utf-8") as f:
+            f.write(json.dumps({"type": "run", "format": FORMAT, **run}, separators=(",", ":")) + "\n")
+            f.write(json.dumps({"type": "step", **step}, separators=(",", ":")) + "\n")
+            for rec in _master["records"].get(worker, ()):
+                f.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        parts.append(part)
+    samples = merge_sample_files(parts, out / "samples.jsonl")
+    for part in parts:
+        part.unlink()
+    write_reports(analyse(samples), out)
+    silent = max(0, _master["expected"] - len(parts))
+    note = f"; {silent} worker(s) sent no samples in time, left out" if silent else ""
+    print(f"conformance bench (locust master, {len(parts)} worker(s) merged{note}): {samples}")

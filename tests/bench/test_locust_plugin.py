@@ -41,6 +41,41 @@ def test_locust_headless_run_writes_samples_and_llm_stats(tmp_path) -> None:
     assert 0 < int(row.split(",")[2]) <= step["requests"]["ok"]
 
 
+@pytest.mark.slow
+def test_master_and_worker_give_one_merged_result(tmp_path) -> None:
+    locust = Path(sys.executable).parent / "locust"
+    if not locust.exists():
+        pytest.skip("locust is not installed (pip install -e '.[bench]')")
+    from conformance.bench.servers import free_port
+
+    port = free_port()
+    common = ["-f", str(ROOT / "locustfile.py"), "--bench-report-dir", str(tmp_path), "--master-port", str(port)]
+    with stub_server("ttft=10,token=1") as url:
+        master = subprocess.Popen(
+            [str(locust), *common[:4], "--master", "--headless", "--expect-workers", "1", "-u", "4", "-r", "4",
+             "-t", "4s", "--host", url, "--only-summary", "--master-bind-port", str(port)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+        worker = subprocess.Popen([str(locust), *common, "--worker"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+        try:
+            out, _ = master.communicate(timeout=90)
+            worker.communicate(timeout=30)
+        finally:
+            for proc in (master, worker):
+                if proc.poll() is None:
+                    proc.kill()
+    assert master.returncode == 0, out[-2000:]
+    assert "worker(s) merged" in out, out[-2000:]
+    (merged,) = tmp_path.glob("locust-*-master")
+    (own,) = (d for d in tmp_path.glob("locust-*") if d != merged)
+    lines = (merged / "samples.jsonl").read_text().splitlines()
+    assert len(lines) == len((own / "samples.jsonl").read_text().splitlines())  # every record reached the master
+    run = json.loads(lines[0])
+    assert run["client"]["engine"] == "locust" and run["alignment"] == "wall-clock"
+    step = json.loads((merged / "report.json").read_text())["steps"][0]
+    assert step["label"] == "concurrency 4" and step["requests"]["ok"] > 0 and step["errors"]["rate"] == 0
+
+
 def test_locust_events_follow_the_definitions() -> None:
     # (conformance.bench.locust_plugin itself is only ever imported by Locust, in its own process:
     # importing locust monkey-patches the whole interpreter with gevent.)
