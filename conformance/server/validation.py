@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -125,13 +126,41 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(value: Any) -> bool:
+    """Whether any string or key in `value` holds a surrogate: JSON's \\ud800 escapes allow one alone.
+
+    Such text has no UTF-8 form, so it would fail wherever the server encodes the prompt (its
+    digest, an echoed name, an SSE frame) instead of here as a 400. Iterative: the body may nest
+    as deep as the parser allowed.
+    """
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if _SURROGATE.search(node):
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return False
+
+
 def parse_json_body(raw: bytes) -> Any:
     """The request body as JSON; NaN/Infinity are refused (they would slip past range checks)."""
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise RequestRejected(400, f"We could not parse the JSON body of your request: {exc}.",
                               None, "invalid_json") from None
+    if _lone_surrogate(body):
+        raise RequestRejected(400, "We could not parse the JSON body of your request: it escapes a lone UTF-16 "
+                                   "surrogate (such as \\ud800), which is not Unicode text.", None, "invalid_json")
+    return body
 
 
 def _lookup(body: Mapping[str, Any], wire_name: str) -> Any:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -11,6 +10,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from conformance.server import create_app
 from conformance.server.fuzz.hostile import HostileRequest, hostile_requests, named_cases
 from conformance.server.fuzz.judge import Answer, Judge
+from conformance.server.fuzz.send import send
 
 from .bodies import CONTRACT
 
@@ -20,22 +20,11 @@ JUDGE = Judge(CONTRACT)
 TIMEOUT_S = 60
 
 
-async def _pieces(body: bytes) -> AsyncIterator[bytes]:
-    for i in range(0, len(body), 65_536):
-        yield body[i:i + 65_536]
-
-
-async def _send(client: httpx.AsyncClient, request: HostileRequest) -> Answer:
-    content = _pieces(request.body) if request.chunked and request.body else request.body
-    response = await client.request(request.method, request.path, content=content, headers=dict(request.headers))
-    return Answer(response.status_code, response.content)
-
-
 def _exchange(requests: list[HostileRequest]) -> list[Answer]:
     async def go() -> list[Answer]:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=APP), base_url="http://ref",
                                      timeout=TIMEOUT_S) as client:
-            return [await asyncio.wait_for(_send(client, r), TIMEOUT_S) for r in requests]
+            return [await asyncio.wait_for(send(client, r), TIMEOUT_S) for r in requests]
 
     return asyncio.run(go())
 

@@ -315,8 +315,8 @@ def hostile_requests(draw: st.DrawFn, model: str) -> HostileRequest:
         body = encode(valid_body(endpoint, model, stream=draw(st.booleans())))
         headers = [("content-type", draw(st.sampled_from(CONTENT_TYPES)))]
         if draw(st.booleans()):
-            # Printable ASCII only: a header the client library cannot even encode tests nothing here.
-            junk = draw(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40))
+            # Printable ASCII without edge blanks: a header the client library refuses to send tests nothing.
+            junk = draw(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)).strip()
             headers.append((draw(st.sampled_from(["authorization", "x-api-key", "x-conformance-faults",
                                                   "anthropic-version", "accept", "content-encoding"])), junk))
         return HostileRequest("headers", "POST", path, body, tuple(headers), chunked=chunked)
@@ -343,6 +343,15 @@ def named_cases(model: str) -> list[HostileRequest]:
         for at in ("messages", "metadata", "stop", "tools", "response_format"):
             nested = {**base, at: RawJson("[" * depth + "]" * depth)}
             cases.append(HostileRequest("named/deep", "POST", chat, encode(nested)))
+    for endpoint, path in ENDPOINT_PATHS.items():
+        for text in ("\ud800", "a\udfffb", "\udbff\udfff\ud800", "\x00\u202e\U0001f600"):
+            body = valid_body(endpoint, model, text=text)
+            system = {"responses": "instructions", "messages": "system"}.get(endpoint)
+            for extra in ({}, {system: text} if system else {}, {"stop" if endpoint != "messages" else
+                                                                "stop_sequences": [text]}, {text: text}):
+                for stream in (False, True):
+                    cases.append(HostileRequest("named/unicode", "POST", path,
+                                                encode({**body, **extra, "stream": stream})))
     cases.append(HostileRequest("named/wide", "POST", messages, encode(
         {**valid_body("messages", model), "messages": RawJson("[" + ",".join(['{"role":"user","content":"hi"}']
                                                                              * 10_000) + "]")})))
