@@ -210,6 +210,7 @@ def _serve(args: argparse.Namespace) -> int:
     from conformance.server.app import create_app
     from conformance.server.faults import CATALOGUE, Faults
     from conformance.server.latency import LatencyModel
+    from conformance.server.running import KEEP_ALIVE_TIMEOUT_S
 
     if args.list_faults:
         for name, line in CATALOGUE.items():
@@ -229,7 +230,7 @@ def _serve(args: argparse.Namespace) -> int:
     limit = {} if args.max_body_bytes is None else {"max_body_bytes": args.max_body_bytes}
     app = create_app(contract, api_key=key.reveal() if key else None, faults=faults, latency=latency, **limit)
     print(f"conformance serve: {contract.model} on http://{args.host}:{args.port}/v1", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_keep_alive=KEEP_ALIVE_TIMEOUT_S)
     return EXIT_OK
 
 

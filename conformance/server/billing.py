@@ -2,7 +2,10 @@
 
 The contract bills a fixed price per successful message; a rejected request (4xx) or a
 failure (5xx) is not a successful message and is never recorded. A streamed message counts
-once its stream has been delivered to the end.
+once its stream has been delivered to the end: when the server has handed its last frame to the
+connection. A client that hangs up mid-stream, before that, is not billed (the server learns of
+the hang-up and stops the stream); one that hangs up after it is, read or not. A non-stream
+answer is billed when it is made, as the work is done by then.
 
 Reference-server-only extension, so a client can reconcile its own cost accounting:
 

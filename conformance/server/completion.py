@@ -335,12 +335,17 @@ def sse_response(frames: list[Frame], on_delivered: Callable[[], object], *, lat
 
     async def send() -> AsyncIterator[bytes]:
         first = True
-        for frame in frames:
+        for frame in frames[:-1]:
             if frame.token:
                 await (latency.wait_first(rng) if first else latency.wait_token(rng))
                 first = False
             yield frame.data
             await asyncio.sleep(0)  # each frame reaches the socket on its own, like a real token stream
+        if frames[-1].token:
+            await (latency.wait_first(rng) if first else latency.wait_token(rng))
+        yield frames[-1].data
+        # Billed before any further await: a hang-up noticed there would cancel the stream, and
+        # a client that closes on reading the terminator has received the whole message.
         on_delivered()
 
     # An explicit header keeps Starlette from appending "; charset=utf-8" to the media type.
