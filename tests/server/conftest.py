@@ -1,19 +1,23 @@
-"""Shared fixtures: the default contract and an in-process client for the reference app."""
+"""Shared fixtures: the default contract, an in-process client for the reference app, and the
+official SDKs against the reference server over real HTTP (`sdk_server`, `oa`, `an`)."""
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from conformance.server import Faults, create_app
+from conformance.server import Faults, create_app, start_server
+from conformance.server.running import RunningServer
 from conformance.suite.loader import DEFAULT_CONTRACT, load_contract
 from conformance.suite.model import Contract
 
 CHAT = "/v1/chat/completions"
+SDK_KEY = "k"
 PROMPT = [{"role": "user", "content": "Write a haiku about the ocean."}]
 
 
@@ -88,3 +92,33 @@ def sse_chunks(text: str) -> list[dict[str, Any]]:
     payloads = sse_payloads(text)
     assert payloads[-1] == "[DONE]"
     return [json.loads(p) for p in payloads[:-1]]
+
+
+@pytest.fixture(scope="module")
+def sdk_server(contract: Contract) -> Iterator[RunningServer]:
+    """The reference server over real HTTP behind `SDK_KEY`, one per test module."""
+    with start_server(create_app(contract, api_key=SDK_KEY)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def oa(sdk_server: RunningServer):
+    import openai
+
+    return openai.OpenAI(base_url=sdk_server.base_url, api_key=SDK_KEY, max_retries=0, timeout=10)
+
+
+@pytest.fixture(scope="module")
+def an(sdk_server: RunningServer):
+    import anthropic
+
+    # SDK 2.x sends the key as a Bearer token and its own anthropic-version: both must be accepted.
+    return anthropic.Anthropic(base_url=sdk_server.origin, api_key=SDK_KEY, max_retries=0, timeout=10)
+
+
+@pytest.fixture
+def sdk_warnings_are_errors() -> Iterator[None]:
+    """For SDK-judged modules: a validation or deprecation warning means the SDK disliked what it parsed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield

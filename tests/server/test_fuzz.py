@@ -8,7 +8,11 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
 from conformance.server import create_app
-from conformance.server.fuzz.hostile import HostileRequest, hostile_requests, named_cases
+from conformance.server.fuzz.hostile import (
+    HostileRequest,
+    hostile_requests,
+    named_cases,
+)
 from conformance.server.fuzz.judge import Answer, Judge
 from conformance.server.fuzz.send import send
 

@@ -2,22 +2,15 @@
 from __future__ import annotations
 
 import json
-import warnings
-from collections.abc import Iterator
 from typing import Literal
 
-import anthropic
 import jsonschema
 import openai
 import pytest
 from pydantic import BaseModel
 
-from conformance.server import create_app, start_server
-from conformance.server.running import RunningServer
-
 from .bodies import CONTRACT, TOOLS, image_base64, image_data_uri
 
-KEY = "k"
 MODEL = CONTRACT.model
 WEATHER = "What is the weather in Paris right now?"
 CHAT_WEATHER = TOOLS["get_weather"]
@@ -42,29 +35,7 @@ class Person(BaseModel):
     nicknames: list[str]
     address: Address
 
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    with start_server(create_app(CONTRACT, api_key=KEY)) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def oa(server: RunningServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url, api_key=KEY, max_retries=0, timeout=10)
-
-
-@pytest.fixture(scope="module")
-def an(server: RunningServer) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=server.origin, api_key=KEY, max_retries=0, timeout=10)
-
-
-@pytest.fixture(autouse=True)
-def warnings_are_errors() -> Iterator[None]:
-    # A validation or deprecation warning from an SDK means it did not like what it parsed.
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        yield
+pytestmark = pytest.mark.usefixtures("sdk_warnings_are_errors")
 
 
 # --------------------------------------------------------------------------- OpenAI Chat Completions

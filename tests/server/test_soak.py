@@ -18,7 +18,13 @@ import pytest
 from conformance.server import create_app
 from conformance.server.child import spawn_server
 from conformance.server.latency import LatencyModel
-from conformance.server.soak import DEFAULT_TTFT_MS, expected_status, jobs, reconcile, run_jobs
+from conformance.server.soak import (
+    DEFAULT_TTFT_MS,
+    expected_status,
+    jobs,
+    reconcile,
+    run_jobs,
+)
 
 from .bodies import CONTRACT
 
@@ -100,7 +106,7 @@ def test_reconcile_catches_lost_extra_and_double_charges():
 
     ok = Job("ok", "messages", True)
     outcomes = [Outcome(ok, 200, True, "a"), Outcome(ok, 200, True, "b"), Outcome(ok, 200, False, "c")]
-    ledger = lambda *ids: {"total": round(0.03 * len(ids), 10),  # noqa: E731
+    ledger = lambda *ids: {"total": round(0.03 * len(ids), 10),
                            "charges": [{"response_id": i, "amount": 0.03} for i in ids]}
     empty = ledger()
     assert _reconcile_against(outcomes, empty, ledger("a", "b")).exact

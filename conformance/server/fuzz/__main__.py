@@ -24,7 +24,11 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from conformance.server.child import ServerProcess, spawn_server
 from conformance.server.figures import write_figures
-from conformance.server.fuzz.hostile import HostileRequest, hostile_requests, named_cases
+from conformance.server.fuzz.hostile import (
+    HostileRequest,
+    hostile_requests,
+    named_cases,
+)
 from conformance.server.fuzz.judge import Judge
 from conformance.server.fuzz.send import send
 from conformance.suite.loader import DEFAULT_CONTRACT, load_contract
@@ -121,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_time_s": round(wall, 1),
         "failures": tally.examples,
     }
-    as_json, as_md = write_figures(args.out, "fuzz", "Fuzzing the reference server", figures)
+    _, as_md = write_figures(args.out, "fuzz", "Fuzzing the reference server", figures)
     print(f"fuzz: {tally.sent} requests, {five_xx} 5xx, {tally.failures} failures, peak RSS "
           f"{figures['server_peak_rss_mib']} MiB, {wall:.0f} s; figures in {as_md}", file=sys.stderr)
     return 0 if tally.failures == 0 and alive and tracebacks == 0 else 1
