@@ -108,3 +108,13 @@ def test_the_default_leaves_room_for_one_maximal_base64_image():
     from conformance.server.images import MAX_IMAGE_BYTES
 
     assert DEFAULT_MAX_BODY_BYTES > MAX_IMAGE_BYTES * 4 / 3 + 64 * 1024
+
+
+@pytest.mark.slow
+def test_conformance_serve_takes_the_limit_from_the_command_line(tmp_path):
+    from conformance.server.child import spawn_server
+
+    with spawn_server(tmp_path / "server.log", "--max-body-bytes", "100") as server:
+        refused = httpx.post(f"{server.base_url}/chat/completions", content=b"{" + b" " * 100 + b"}", timeout=10)
+        assert refused.status_code == 413 and refused.json()["error"]["code"] == "request_too_large"
+        assert httpx.post(f"{server.base_url}/chat/completions", content=b"{}", timeout=10).status_code == 400
