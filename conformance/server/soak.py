@@ -41,7 +41,8 @@ import httpx
 
 from conformance.server.fuzz.hostile import ENDPOINT_PATHS, valid_body
 
-__all__ = ["SCENARIOS", "Job", "Outcome", "Reconciliation", "jobs", "reconcile", "run_jobs"]
+__all__ = ["DEFAULT_TTFT_MS", "SCENARIOS", "Job", "Outcome", "Reconciliation", "expected_status", "jobs", "reconcile",
+           "run_jobs"]
 
 SCENARIOS = ("ok", "ok", "bent", "crash", "invalid", "disconnect")
 FAULTS_HEADER = "x-conformance-faults"

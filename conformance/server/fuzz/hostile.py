@@ -223,9 +223,7 @@ HOSTILE_SCHEMAS = [
 ]
 
 
-@st.composite
-def _hostile_schema(draw: st.DrawFn) -> Any:
-    return draw(st.one_of(st.sampled_from(HOSTILE_SCHEMAS), hostile_values))
+hostile_schemas = st.one_of(st.sampled_from(HOSTILE_SCHEMAS), hostile_values)
 
 
 def _with_schema(endpoint: str, body: dict[str, Any], schema: Any, as_tool: bool) -> dict[str, Any]:
@@ -273,7 +271,7 @@ def hostile_body(draw: st.DrawFn, endpoint: str, model: str) -> tuple[str, bytes
         key = "input" if endpoint == "responses" else "messages"
         body[key] = [{"role": "user", "content": content}]
     elif how == "schema":
-        body = _with_schema(endpoint, body, draw(_hostile_schema()), as_tool=draw(st.booleans()))
+        body = _with_schema(endpoint, body, draw(hostile_schemas), as_tool=draw(st.booleans()))
     else:
         for name in draw(st.lists(st.sampled_from(FIELDS[endpoint]), min_size=2, max_size=6, unique=True)):
             body[name] = draw(hostile_values)
