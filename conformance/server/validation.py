@@ -150,8 +150,17 @@ def _lone_surrogate(value: Any) -> bool:
     return False
 
 
+# Parsed, every object or array costs ~70 bytes: 32 MiB of "[{},{},...]" would hold 770 MiB.
+# Counting the brackets bounds them before parsing (brackets inside strings count too, which
+# errs on the safe side; base64 has none). Real requests hold a few thousand at most.
+MAX_JSON_CONTAINERS = 200_000
+
+
 def parse_json_body(raw: bytes) -> Any:
     """The request body as JSON; NaN/Infinity are refused (they would slip past range checks)."""
+    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_CONTAINERS:
+        raise RequestRejected(413, f"The request body holds more than {MAX_JSON_CONTAINERS} JSON objects and "
+                                   f"arrays.", None, "request_too_large")
     try:
         body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -274,6 +283,8 @@ def _other_value(param: Parameter) -> Any:
     """A valid value that is not the parameter's default: what a misconfigured server would use."""
     if param.type == "boolean":
         return not param.default
+    if param.name == "max_tokens":
+        return 8  # a server's own short answer cap (llama.cpp's n_predict, say), not the documented one
     if param.type in ("number", "integer") and param.minimum is not None and param.maximum is not None:
         middle = (param.minimum + param.maximum) / 2
         middle = int(middle) if param.type == "integer" else middle

@@ -118,3 +118,10 @@ def test_conformance_serve_takes_the_limit_from_the_command_line(tmp_path):
         refused = httpx.post(f"{server.base_url}/chat/completions", content=b"{" + b" " * 100 + b"}", timeout=10)
         assert refused.status_code == 413 and refused.json()["error"]["code"] == "request_too_large"
         assert httpx.post(f"{server.base_url}/chat/completions", content=b"{}", timeout=10).status_code == 400
+
+
+@pytest.mark.parametrize("endpoint", PATHS)
+def test_a_small_body_of_countless_objects_is_refused_before_parsing(contract, endpoint):
+    # ~1 MB on the wire, ~70 MB once parsed: refused from a count of its brackets.
+    response = _post(create_app(contract), PATHS[endpoint], b"[" + b"{}," * 300_000 + b"{}]")
+    assert response.status_code == 413 and _shape_problems(endpoint, response) == []

@@ -283,6 +283,7 @@ RAW_BODIES = [
     b'{"model": NaN}', b'{"model": Infinity}', b'{"max_tokens": -Infinity}', b'{"max_tokens": 1e400}',
     b"\xff\xfe\x00\x00", b"\xef\xbb\xbf{}", b'{"model": "\xed\xa0\x80"}', b'{"a": "\\ud800"}', b'{"a":1,"a":2}',
     b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 100_000 + b"1" + b"}" * 100_000, b"[" * 100_000,
+    b"[" + b"{}," * 300_000 + b"{}]", b'{"a": [' + b"[]," * 300_000 + b"[]]}",
     b"model=gemma&messages=hi", b"--x\r\nContent-Disposition: form-data\r\n\r\n{}\r\n--x--", b"\x00" * 1000,
     b'{"model": "gemma-4-e4b", "messages": [' + b'{"role":"user","content":"hi"},' * 9999
     + b'{"role":"user","content":"hi"}]}',
