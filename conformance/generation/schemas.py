@@ -38,7 +38,9 @@ class SchemaSubset:
     keywords: frozenset[str]
     max_depth: int = 3
     object_root: bool = False
-    unconstrained: bool = True  # `{}` and `additionalProperties: true` may appear
+    # False: every value is constrained: no `{}`, objects closed (`additionalProperties: false`
+    # where the keyword is allowed), `required` naming only defined properties.
+    unconstrained: bool = True
 
     def allows(self, *keywords: str) -> bool:
         return all(k in self.keywords for k in keywords)
@@ -184,9 +186,13 @@ def _object_schemas(draw: st.DrawFn, subset: SchemaSubset, depth: int, refs: tup
     properties = draw(st.dictionaries(st.sampled_from(PROPERTY_NAMES), schemas(subset, depth - 1, refs),
                                       max_size=4))
     schema: dict = {"type": "object", "properties": properties}
-    extras = ["absent"]
-    if subset.allows("additionalProperties"):
-        extras += ["false", "true", "schema"] if subset.unconstrained else ["false", "schema"]
+    if not subset.unconstrained:
+        # Closed objects only (as OpenAI's strict mode has them): no key beyond `properties`.
+        extras = ["false"] if subset.allows("additionalProperties") else ["absent"]
+    elif subset.allows("additionalProperties"):
+        extras = ["absent", "false", "true", "schema"]
+    else:
+        extras = ["absent"]
     extra = draw(st.sampled_from(extras))
     if extra == "false":
         schema["additionalProperties"] = False
@@ -194,7 +200,8 @@ def _object_schemas(draw: st.DrawFn, subset: SchemaSubset, depth: int, refs: tup
         schema["additionalProperties"] = True
     elif extra == "schema":
         schema["additionalProperties"] = draw(_leaf_schemas(subset))
-    candidates = sorted(properties) + ([] if extra == "false" else ["extra_1", "extra_2"])
+    # A required key `properties` does not define is legal where extra keys are allowed.
+    candidates = sorted(properties) + (["extra_1", "extra_2"] if subset.unconstrained and extra != "false" else [])
     if subset.allows("required") and candidates:
         schema["required"] = draw(st.lists(st.sampled_from(candidates), unique=True))
     return draw(_annotated(schema, subset))

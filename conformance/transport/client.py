@@ -248,7 +248,14 @@ class Client:
                 ex = await self._attempt(protocol, body, stream, key, is_content, events_wanted)
                 ex.fault = fault_kind(ex, protocol)
                 failed_kind = ex.error.kind if ex.error else None
-                if not self.retry.should_retry(len(retries), ex.status, failed_kind):
+                if _stale(ex) and not any(r.kind == STALE_CONNECTION for r in retries):
+                    # A kept-alive connection the server had already closed (llama.cpp's HTTP
+                    # library closes them freely): it answered nothing, so send once more on a
+                    # new connection, as browsers do, and record it.
+                    retries.append(Retry(len(retries) + 1, None, STALE_CONNECTION, 0.0))
+                    continue
+                if not self.retry.should_retry(sum(r.kind != STALE_CONNECTION for r in retries), ex.status,
+                                               failed_kind):
                     break
                 wait = self.retry.delay(len(retries), ex.headers.get("retry-after"))
                 retries.append(Retry(len(retries) + 1, ex.status, str(ex.fault or failed_kind or ""), wait,
@@ -393,6 +400,14 @@ def _timeout(t: Timeouts, *, headers_in: bool, deadline: float) -> TransportErro
     if headers_in:
         return TransportError(errors.IDLE_TIMEOUT, f"no data for {t.idle:g}s in the middle of the answer")
     return TransportError(errors.FIRST_BYTE_TIMEOUT, f"no response within {t.first_byte:g}s of sending")
+
+
+STALE_CONNECTION = "stale-connection"
+
+
+def _stale(ex: Exchange) -> bool:
+    return (ex.error is not None and ex.status is None and ex.error.kind == errors.DISCONNECTED
+            and "without sending a response" in str(ex.error))
 
 
 def _transport_error(exc: httpx.HTTPError, t: Timeouts, *, headers_in: bool) -> TransportError:

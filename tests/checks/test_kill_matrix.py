@@ -42,6 +42,7 @@ KILLS: dict[str, set[str]] = {
                                  "random_invalid_requests_rejected", "image_malformed_rejected"},
     "wrong_default:temperature": {"omitted_equals_default"},
     "wrong_default:enable_thinking": {"omitted_equals_default", "thinking_on_by_default"},
+    "wrong_default:max_tokens": {"omitted_equals_default"},
     "ignore_parameter:temperature": {"parameter_changes_output"},
     "ignore_parameter:top_p": {"parameter_changes_output"},
     "ignore_parameter:min_p": {"parameter_changes_output"},

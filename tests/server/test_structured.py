@@ -77,7 +77,8 @@ def keywords_used(schema) -> set[str]:
 def test_a_declared_subset_is_respected(schema):
     assert schema["type"] == "object"
     assert keywords_used(schema) <= NARROW.keywords
-    assert schema != {} and schema.get("additionalProperties") is not True
+    assert schema != {} and schema.get("additionalProperties") is False
+    assert set(schema.get("required", [])) <= set(schema["properties"])
     assert_generates_valid(schema)
 
 
