@@ -8,7 +8,8 @@ Three runs, each against a server started in its own process on loopback:
    sees end to end; it includes the reference server's own lateness and HTTP stack.
 2. **stub, stamped** — the stub server with the same delays, reporting when it received each
    request (its kernel receive stamp) and when it actually wrote each event, on the same
-   monotonic clock as the client (CLOCK_MONOTONIC, shared by every process on Linux). Measured −
+   monotonic clock as the client (CLOCK_MONOTONIC, shared by every process on Linux); it runs at
+   the lowest real-time priority where permitted (recorded as ``stub_scheduling``). Measured −
    configured then splits exactly into two parts, request by request:
    (a) the **server's lateness** = actual − configured (TTFT: first-token write − arrival −
    ttft; ITL: written gap − token delay), which says how well the stub kept its schedule, and
@@ -130,12 +131,16 @@ def calibrate(out_dir: Path, *, latency: str = DEFAULT_LATENCY, concurrency: int
                                        "valid": report["valid"], "dir": str(out_dir / "reference")}
     if "stub" in phases:
         say(f"calibration 2/3: stub server with stamps, latency {model}, {concurrency} concurrent streams")
-        with stub_server(str(model), stamp=True) as url:
+        pids: list[int] = []
+        # Real-time priority keeps a busy machine from making the stub late; it sleeps between events.
+        with stub_server(str(model), stamp=True, realtime=True, on_start=pids.append) as url:
+            scheduling = _scheduling(pids[0])
             sf, report = _run(calibration_scenario("calibrate-stub", concurrency, duration_s),
                               Endpoint("stub", url, "calibration", None, str(model)), out_dir / "stub",
                               stamps=True, uvloop=uvloop, progress=progress)
         result["runs"]["stub"] = {**bias(sf.requests(), model.ttft_ms, model.per_token_ms),
-                                  "valid": report["valid"], "dir": str(out_dir / "stub")}
+                                  "valid": report["valid"], "dir": str(out_dir / "stub"),
+                                  "stub_scheduling": scheduling}
     if "ceiling" in phases:
         ceilings = {}
         for workers in ceiling_workers:
@@ -155,6 +160,15 @@ def calibrate(out_dir: Path, *, latency: str = DEFAULT_LATENCY, concurrency: int
         result["max_request_per_s"] = {"workers": int(best[0]), "request_per_s": best[1]["request_per_s"]}
     result["loadavg_at_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     return result
+
+
+def _scheduling(pid: int) -> str:
+    try:
+        policy = os.sched_getscheduler(pid)
+    except (AttributeError, OSError):
+        return "unknown"
+    return {getattr(os, "SCHED_RR", -1): "real-time (SCHED_RR)", getattr(os, "SCHED_FIFO", -1): "real-time (SCHED_FIFO)"
+            }.get(policy, "normal")
 
 
 def _load(values: Any) -> str:
@@ -193,6 +207,8 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
                     _row("(b) client's TTFT bias (client receive − actual write)", stub.get("client_ttft_bias_ms")),
                     _row("(b) client's ITL bias (client receive − actual write)", stub.get("client_itl_bias_ms"))]
         out.append("")
+        if stub and stub.get("stub_scheduling"):
+            out += [f"Stub server scheduling: {stub['stub_scheduling']}.", ""]
         if stub and "client_bias_target_met" in stub:
             out += [f"Target for the client's bias (b): |mean| ≤ {TARGET['mean_ms']:g} ms and |p99| ≤ "
                     f"{TARGET['p99_ms']:g} ms for TTFT and ITL — **{'met' if stub['client_bias_target_met'] else 'NOT met'}**.",

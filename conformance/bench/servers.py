@@ -11,7 +11,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from conformance.errors import SetupError
 
@@ -40,12 +40,15 @@ def _wait_listening(proc: subprocess.Popen, host: str, port: int, what: str) -> 
 
 
 @contextmanager
-def _process(args: list[str], host: str, port: int, what: str) -> Iterator[str]:
+def _process(args: list[str], host: str, port: int, what: str,
+             on_start: Callable[[int], None] | None = None) -> Iterator[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env=env)
     try:
         _wait_listening(proc, host, port, what)
+        if on_start is not None:
+            on_start(proc.pid)
         yield f"http://{host}:{port}/v1"
     finally:
         proc.terminate()
@@ -93,8 +96,10 @@ def reference_server(contract_path: Path, latency: str = "", host: str = "127.0.
 
 
 @contextmanager
-def stub_server(latency: str = "", *, stamp: bool = False, yield_per_token: bool = False,
-                host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
+def stub_server(latency: str = "", *, stamp: bool = False, yield_per_token: bool = False, realtime: bool = False,
+                host: str = "127.0.0.1", port: int | None = None,
+                on_start: Callable[[int], None] | None = None) -> Iterator[str]:
+    """The stub server in a child process; `on_start(pid)` once it listens (`realtime`: see its --realtime)."""
     port = port or free_port(host)
     args = [sys.executable, "-m", "conformance.bench.stubserver", "--host", host, "--port", str(port),
             "--latency", latency]
@@ -102,5 +107,7 @@ def stub_server(latency: str = "", *, stamp: bool = False, yield_per_token: bool
         args.append("--stamp")
     if yield_per_token:
         args.append("--yield-per-token")
-    with _process(args, host, port, "the stub server") as base_url:
+    if realtime:
+        args.append("--realtime")
+    with _process(args, host, port, "the stub server", on_start) as base_url:
         yield base_url

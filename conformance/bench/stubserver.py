@@ -335,6 +335,18 @@ async def serve(host: str, port: int, ttft_ms: float = 0, token_ms: float = 0, *
         await stop.wait()
 
 
+def realtime_scheduling() -> bool:
+    """This process at the lowest real-time priority (Linux, CAP_SYS_NICE): woken on time however busy the
+    machine is. It sleeps between deadlines, and the kernel caps real-time tasks at 95 % of a CPU anyway."""
+    try:
+        import os
+
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(os.sched_get_priority_min(os.SCHED_RR)))
+        return True
+    except (AttributeError, OSError):
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m conformance.bench.stubserver", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -344,11 +356,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--yield-per-token", action="store_true",
                         help="one event-loop turn per event even without delays (as the reference server does)")
     parser.add_argument("--no-uvloop", action="store_true")
+    parser.add_argument("--realtime", action="store_true",
+                        help="run at the lowest real-time priority (SCHED_RR 1), so a busy machine does not make "
+                             "the known delays late (calibration); the stub sleeps between events")
     args = parser.parse_args(argv)
     from conformance.server.latency import LatencyModel
 
     model = LatencyModel.parse(args.latency)
     tighten_timer_slack()
+    if args.realtime and not realtime_scheduling():
+        print("stub server: real-time scheduling refused (needs CAP_SYS_NICE); running at normal priority",
+              file=sys.stderr, flush=True)
     import gc
     gc.collect()
     gc.freeze()
