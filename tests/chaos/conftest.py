@@ -69,3 +69,19 @@ def report(directory: Path) -> dict[str, Any]:
 
 def no_traceback(text: str) -> None:
     assert "Traceback" not in text and "Error:" not in text.replace("conformance: error:", ""), text
+
+
+# mode → the failure kind a run's request log and a bench's samples must count
+SERVER_FAULTS = {
+    "reset": "reset",
+    "truncate": "incomplete",
+    "bad_json": "bad-json",
+    "bad_utf8": "bad-utf8",
+    "slow_loris": "first-byte-timeout",
+    "stall": "idle-timeout",
+    "trickle": "timeout",
+    "huge": "too-large",
+    "http_429": "http-429",
+    "http_503": "http-503",
+    "redirect": "redirect",
+}

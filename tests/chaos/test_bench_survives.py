@@ -8,21 +8,7 @@ from pathlib import Path
 import pytest
 
 from conformance.chaos import UNRESOLVABLE_URL, ChaosServer, Fault, closed_port_url
-from tests.chaos.conftest import FAULT_TIMEOUTS, bench, no_traceback, report
-
-SERVER_FAULTS = {
-    "reset": "reset",
-    "truncate": "incomplete",
-    "bad_json": "bad-json",
-    "bad_utf8": "bad-utf8",
-    "slow_loris": "first-byte-timeout",
-    "stall": "idle-timeout",
-    "trickle": "timeout",
-    "huge": "too-large",
-    "http_429": "http-429",
-    "http_503": "http-503",
-    "redirect": "redirect",
-}
+from tests.chaos.conftest import FAULT_TIMEOUTS, SERVER_FAULTS, bench, no_traceback, report
 
 
 def _assert_reported(out: Path, kind: str, err: str) -> None:

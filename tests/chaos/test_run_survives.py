@@ -7,22 +7,7 @@ from pathlib import Path
 import pytest
 
 from conformance.chaos import UNRESOLVABLE_URL, ChaosServer, Fault, closed_port_url
-from tests.chaos.conftest import FAULT_TIMEOUTS, no_traceback, report, run
-
-# mode → the failure kind the run's request log must count
-SERVER_FAULTS = {
-    "reset": "reset",
-    "truncate": "incomplete",
-    "bad_json": "bad-json",
-    "bad_utf8": "bad-utf8",
-    "slow_loris": "first-byte-timeout",
-    "stall": "idle-timeout",
-    "trickle": "timeout",
-    "huge": "too-large",
-    "http_429": "http-429",
-    "http_503": "http-503",
-    "redirect": "redirect",
-}
+from tests.chaos.conftest import FAULT_TIMEOUTS, SERVER_FAULTS, no_traceback, report, run
 
 
 @pytest.mark.parametrize("mode", SERVER_FAULTS)
