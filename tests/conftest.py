@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Iterable
 
 import httpx
@@ -49,3 +50,16 @@ def run_checks(contract: Contract, select: str | None = None, faults: Iterable[s
     with use_profile(profile):
         asyncio.run(go())
     return results
+
+
+
+# `python -m conformance`, for a child a test interrupts with SIGINT. A shell without job
+# control starts background commands with SIGINT ignored and children inherit that (Python
+# then installs no KeyboardInterrupt handler): CI launched in the background would fail a
+# Ctrl-C test for a reason that is not the harness's. The child restores the handler itself
+# (a preexec_fn would not be safe beside the test's server threads).
+INTERRUPTIBLE_CONFORMANCE = [
+    sys.executable, "-c",
+    ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+     "from conformance.cli import main; sys.exit(main(sys.argv[1:]))"),
+]

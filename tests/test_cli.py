@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conformance.cli import main
+from tests.conftest import INTERRUPTIBLE_CONFORMANCE
 
 pytestmark = pytest.mark.slow
 CANARY = "sk-canary-9f8e7d6c5b4a39281706"
@@ -107,7 +108,7 @@ def _wait_for_verdicts(proc: subprocess.Popen, count: int = 3) -> None:
 
 
 def test_ctrl_c_leaves_partial_report(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "conformance", "run", "--report-dir", str(tmp_path), "--no-color"],
+    proc = subprocess.Popen([*INTERRUPTIBLE_CONFORMANCE, "run", "--report-dir", str(tmp_path), "--no-color"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     _wait_for_verdicts(proc)
     proc.send_signal(signal.SIGINT)

@@ -6,13 +6,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from conformance.chaos import ChaosServer
+from tests.conftest import INTERRUPTIBLE_CONFORMANCE
 
 LONG_SCENARIO = """\
 kind: bench
@@ -32,7 +32,7 @@ def test_interrupted_bench_keeps_samples_and_writes_a_partial_report(signum: int
     out = tmp_path / "out"
     with ChaosServer() as chaos:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "conformance", "bench", str(scenario), "--base-url", chaos.base_url,
+            [*INTERRUPTIBLE_CONFORMANCE, "bench", str(scenario), "--base-url", chaos.base_url,
              "--report-dir", str(out), "--no-uvloop"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
