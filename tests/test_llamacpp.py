@@ -34,7 +34,7 @@ def test_profile_loads_with_its_settings_and_divergences() -> None:
     target = find_target("llamacpp")
     assert target.server == "llamacpp"
     settings = llamacpp.Settings.from_mapping(target.settings)
-    assert (settings.n_ctx, settings.threads, settings.threads_batch) == (8192, 1, 1)
+    assert (settings.n_ctx, settings.threads, settings.threads_batch) == (8192, 2, 2)
     assert settings.template_path().is_file()
     assert all(d.reason.strip() for d in target.divergences)
 

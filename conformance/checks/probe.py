@@ -82,10 +82,13 @@ class Probe:
         Shape is not judged here (that is `response_shape`'s rule); only an answer too broken
         to read fails.
         """
-        exchange = await self.send(request)
+        return self.read(await self.send(request))
+
+    def read(self, exchange: Exchange) -> Reply:
+        """The reply in an exchange that must be a success (what `answer` does after sending)."""
         expect_success(exchange)
         try:
-            if request.stream:
+            if exchange.stream:
                 return self.wire.stream_reply(exchange)
             return self.wire.reply(exchange.json())
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
