@@ -92,15 +92,22 @@ def test_a_missing_file_or_a_foreign_case_is_exit_2(tmp_path: Path, capsys: pyte
     assert "found against contract 'another-model'" in capsys.readouterr().err
 
 
+def _found_case(contract: Contract, select: str, fault: str, directory: Path,
+                monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run one property check against the reference server with `fault` on: the file it saves."""
+    monkeypatch.setenv(FAILURES_DIR_ENV, str(directory))
+    results = run_checks(contract, select, faults=[fault])
+    assert [r.status for r in results] == [Status.FAILED]
+    (saved,) = directory.glob("*.json")
+    return saved
+
+
 @pytest.mark.slow
 def test_replay_of_a_found_case_fails_on_the_faulty_server_and_holds_on_a_clean_one(
         contract: Contract, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv(FAILURES_DIR_ENV, str(tmp_path))
     fault = "accept_out_of_range:temperature"
-    results = run_checks(contract, "random_invalid and chat_completions-temperature", faults=[fault])
-    assert [r.status for r in results] == [Status.FAILED]
-    (saved,) = tmp_path.glob("*.json")
+    saved = _found_case(contract, "random_invalid and chat_completions-temperature", fault, tmp_path, monkeypatch)
 
     assert main(["replay", str(saved), "--reference-fault", fault]) == 1
     out = capsys.readouterr().out
@@ -131,11 +138,8 @@ def test_replay_of_a_valid_request_case(tmp_path: Path, capsys: pytest.CaptureFi
 def test_a_structured_output_case_is_found_saved_and_replayed(
         contract: Contract, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv(FAILURES_DIR_ENV, str(tmp_path))
     fault = "structured_invalid"
-    results = run_checks(contract, "structured_output_generated and messages", faults=[fault])
-    assert [r.status for r in results] == [Status.FAILED]
-    (saved,) = tmp_path.glob("*.json")
+    saved = _found_case(contract, "structured_output_generated and messages", fault, tmp_path, monkeypatch)
     case = load_failure(saved)
     assert case.expect.outcome == "conforms" and case.expect.schema and case.expect.schema["type"] == "object"
 
