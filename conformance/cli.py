@@ -87,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--model", help="model id to request (default: the target's or contract's)")
     rep.add_argument("--reference-fault", action="append", default=[], metavar="NAME",
                      help="break the built-in reference server on purpose (repeatable)")
-    add_request_options(rep, key_file=False)
+    add_request_options(rep)
 
     sub.add_parser("checks", help="list the registered checks and the rule each enforces")
 
@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
             from conformance.transport.client import using
             with using(settings_from(args, None if args.base_url else find_target(args.target).timeouts)):
                 return replay(args.file, suite=args.suite, target_name=args.target, base_url=args.base_url,
-                              api_key_env=args.api_key_env, model=args.model, faults=args.reference_fault)
+                              api_key_env=args.api_key_env, model=args.model, faults=args.reference_fault,
+                              api_key_file=args.api_key_file)
         return _validate(args)
     except ConformanceError as exc:
         print(f"conformance: error: {redact(str(exc))}", file=sys.stderr)

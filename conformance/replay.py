@@ -242,7 +242,8 @@ def load_failure(path: Path) -> FailureCase:
 # ----------------------------------------------------------------------------- replay
 
 def replay(path: Path, *, suite: Path, target_name: str = "reference", base_url: str | None = None,
-           api_key_env: str | None = None, model: str | None = None, faults: list[str] | None = None) -> int:
+           api_key_env: str | None = None, model: str | None = None, faults: list[str] | None = None,
+           api_key_file: Path | None = None) -> int:
     """Send the case saved at `path` to a target, print what came back; the exit code says if it holds."""
     from conformance.protocols import wire_protocols
     from conformance.suite.loader import find_target, load_contract
@@ -258,7 +259,7 @@ def replay(path: Path, *, suite: Path, target_name: str = "reference", base_url:
 
     async def send() -> tuple[Exchange, WireProtocol]:
         with open_target(target, contract, base_url=base_url, api_key_env=api_key_env, model=model,
-                         faults=faults) as endpoint:
+                         faults=faults, api_key_file=api_key_file) as endpoint:
             wire = wire_protocols(dataclasses.replace(contract, model=endpoint.model)).get(case.endpoint)
             if wire is None:
                 raise SetupError(f"{path}: the harness does not speak endpoint {case.endpoint!r} "

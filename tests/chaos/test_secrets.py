@@ -11,6 +11,7 @@ import pytest
 
 from conformance.chaos import ChaosServer, Fault
 from conformance.cli import main
+from conformance.replay import Expectation, FailureCase, save_failure
 from conformance.secrets import Secret
 from conformance.shapes import exchange_shape
 from conformance.suite.loader import DEFAULT_CONTRACT, load_contract
@@ -114,3 +115,15 @@ def test_a_key_given_as_the_variable_name_is_refused_without_echoing_it(
                  "--report-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "not a key" in err and CANARY not in err
+
+
+def test_replay_reads_the_key_from_a_file_too(tmp_path: Path) -> None:
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(CANARY + "\n")
+    case = save_failure(FailureCase(
+        check="random_valid_requests_accepted", endpoint="chat_completions", case="",
+        body={"model": "gemma-4-e4b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3},
+        stream=False, expect=Expectation.accepted(), contract="gemma-4-e4b"), tmp_path / "cases")
+    with ChaosServer() as chaos:
+        assert main(["replay", str(case), "--base-url", chaos.base_url, "--api-key-file", str(key_file)]) == 0
+    assert chaos.seen[0].headers["authorization"] == f"Bearer {CANARY}"
