@@ -238,7 +238,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from conformance.report import default_run_dir, update_latest, write_reports
     from conformance.report.terminal import render_terminal
-    from conformance.runner import plan, preflight, run_plan
+    from conformance.runner import RunPolicy, plan, preflight, run_plan
     from conformance.selection import compile_selection
     from conformance.targets import open_target
     from conformance.billing import Meter, preview
@@ -287,7 +287,7 @@ def _run(args: argparse.Namespace) -> int:
                                      f"{args.max_cost:.2f}: narrow the run with -k or raise the budget")
                 try:
                     await preflight(run_contract, client)
-                    await run_plan(plans, record, () if args.base_url else target.divergences)
+                    await run_plan(plans, record, RunPolicy(() if args.base_url else target.divergences))
                 finally:
                     info.cost.update(billed_messages=meter.messages, spent_usd=meter.spent)
 

@@ -13,7 +13,7 @@ from conformance.errors import SetupError, TransportError
 from conformance.protocols import wire_protocols
 from conformance.secrets import redact
 from conformance.selection import Matcher
-from conformance.suite.model import Contract, Divergence
+from conformance.suite.model import Contract, Divergence, RateOverride
 from conformance.transport.client import Client, Exchange, request_label
 from conformance.verdicts import Result, Status
 
@@ -28,6 +28,17 @@ class Plan:
     endpoint: str
     probe: Probe | None
     skip_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    """How the session says the plan runs: known divergences, rates, samples and concurrency."""
+
+    divergences: tuple[Divergence, ...] = ()
+    rates: tuple[RateOverride, ...] = ()  # the target's own rates for sampled checks
+    sample_cap: int | None = None  # the tier's cap on samples per sampled case
+    gate_latency: bool = True  # False: latency checks report their figures and do not gate
+    concurrency: int = 1  # requests in flight at once, at most
 
 
 def _excerpt(value: Any) -> Any:
@@ -74,31 +85,28 @@ def request_estimate(plans: list[tuple[Plan, list]], contract: Contract) -> int:
 
 
 async def run_plan(plans: list[tuple[Plan, list]], on_result: Callable[[Result], None],
-                   divergences: tuple[Divergence, ...] = ()) -> None:
+                   policy: RunPolicy = RunPolicy()) -> None:
     """Run everything, calling `on_result` as each verdict is reached (reports stay current)."""
     for p, cases in plans:
         for case in cases:
-            on_result(apply_divergences(await _run_one(p, case), divergences))
+            on_result(apply_divergences(await _run_one(p, case, policy), policy.divergences))
 
 
 def apply_divergences(result: Result, divergences: tuple[Divergence, ...]) -> Result:
     """Strict expected failures: a known divergence that occurs is xfailed, one that no longer
     occurs is xpassed (and fails the run), so both a new and a fixed divergence are reported.
-    A divergence marked `strict: false` shows only by chance: when it does not occur, a pass."""
+    A behaviour that diverges only by chance is not a divergence but a rate (`RunPolicy.rates`)."""
     known = next((d for d in divergences if d.matches(result.check, result.endpoint, result.case)), None)
     if known is None or result.status is Status.SKIPPED:
         return result
     if result.status is Status.PASSED:
-        if not known.strict:
-            result.message = f"a chance divergence did not occur this time: {known.reason}"
-            return result
         result.status, result.message = Status.XPASSED, f"expected divergence did not occur: {known.reason}"
     else:
         result.status, result.message = Status.XFAILED, f"expected divergence ({known.reason}): {result.message}"
     return result
 
 
-async def _run_one(p: Plan, case: Any) -> Result:
+async def _run_one(p: Plan, case: Any, policy: RunPolicy = RunPolicy()) -> Result:
     spec = p.spec
     result = Result(check=spec.name, endpoint=p.endpoint, case=getattr(case, "id", "") or "",
                     status=Status.PASSED, category=spec.category, rule=spec.rule)

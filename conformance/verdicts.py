@@ -13,6 +13,9 @@ class Status(str, Enum):
     XFAILED = "xfailed"  # an expected divergence that occurred
     XPASSED = "xpassed"  # an expected divergence that did not occur: strict, so it fails the run
     ERROR = "error"  # the check could not reach a verdict (transport failure, harness bug)
+    # A sampled check whose confidence interval straddles the required rate or limit: not
+    # enough evidence either way. It fails the run only under --strict.
+    INCONCLUSIVE = "inconclusive"
 
     @property
     def is_bad(self) -> bool:
@@ -32,6 +35,11 @@ class Result:
     response: Any = None  # redacted excerpt
     timings: dict[str, float | None] = field(default_factory=dict)
     duration_ms: float = 0.0
+    # A sampled check: the samples drawn, the observed rate (or percentile), and its interval.
+    samples: int | None = None
+    rate: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
 
     @property
     def id(self) -> str:
@@ -53,11 +61,7 @@ class RunInfo:
     assumptions: list[dict[str, str]] = field(default_factory=list)
     # Billed messages and their price: preview before the run, spent after.
     cost: dict[str, Any] = field(default_factory=dict)
-
-
-def summarize(results: list[Result]) -> dict[str, int]:
-    counts = {s.value: 0 for s in Status}
-    for r in results:
-        counts[r.status.value] += 1
-    counts["total"] = len(results)
-    return counts
+    # How the run was set up: tier, concurrency, hypothesis profile, strict.
+    settings: dict[str, Any] = field(default_factory=dict)
+    # Each 429 the target sent and what the run did about it (waited, cut its concurrency).
+    throttling: list[dict[str, Any]] = field(default_factory=list)

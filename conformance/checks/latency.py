@@ -18,7 +18,7 @@ def _min_samples(contract) -> int:
     return int(contract.expectations.get("latency", {}).get("min_samples", 5))
 
 
-@check(category="latency", requests=_min_samples)
+@check(category="latency", requests=_min_samples, isolated=True)
 async def latency_slo(probe: Probe) -> None:
     """Time to first answer token (streams) and end-to-end time (all requests) stay within the suite's percentile SLOs (`expectations.latency`, an assumption: the seed promises none).
 

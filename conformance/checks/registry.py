@@ -33,6 +33,12 @@ class CheckSpec:
     cases: CaseFactory | None
     doc: str
     requests: int | Callable[[Contract], int] = 1
+    # Runs in the run's isolated phase, after everything else and with no other request in
+    # flight: its figures (latency) or its premise (one seed, one server state) need quiet.
+    isolated: bool = False
+    # Samples model behaviour: the runner repeats each case as the contract's (or target's)
+    # sampling rule says and concludes from the pass rate's confidence interval.
+    sampled: bool = False
 
     def requests_per_case(self, contract: Contract) -> int:
         return self.requests(contract) if callable(self.requests) else self.requests
@@ -49,7 +55,8 @@ REGISTRY: dict[str, CheckSpec] = {}
 
 
 def check(*, category: str, cases: CaseFactory | None = None,
-          requests: int | Callable[[Contract], int] = 1) -> Callable[[CheckFunc], CheckFunc]:
+          requests: int | Callable[[Contract], int] = 1, isolated: bool = False,
+          sampled: bool = False) -> Callable[[CheckFunc], CheckFunc]:
     """Register a check. `requests` bounds the requests one case sends, for the cost preview."""
     def register(func: CheckFunc) -> CheckFunc:
         if not inspect.getdoc(func):
@@ -57,6 +64,6 @@ def check(*, category: str, cases: CaseFactory | None = None,
         if func.__name__ in REGISTRY:
             raise ValueError(f"check {func.__name__} registered twice")
         REGISTRY[func.__name__] = CheckSpec(func.__name__, category, func, cases, inspect.getdoc(func) or "",
-                                         requests)
+                                         requests, isolated, sampled)
         return func
     return register

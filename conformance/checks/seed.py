@@ -6,7 +6,8 @@ from conformance.checks.probe import SEED, Probe
 from conformance.checks.registry import check
 
 
-@check(category="seed", requests=lambda c: int(c.expectations.get("seed_reproducibility", {}).get("k", 3)))
+@check(category="seed", requests=lambda c: int(c.expectations.get("seed_reproducibility", {}).get("k", 3)),
+       isolated=True)
 async def seed_reproducible(probe: Probe) -> None:
     """k requests with one seed give one answer, pass^k (seed: "Optional deterministic sampling seed"; k from the suite).
 

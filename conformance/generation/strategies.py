@@ -59,6 +59,9 @@ PROFILES: dict[str, dict[str, Any]] = {
     "ci": {"derandomize": True, "max_examples": 25, "deadline": None, "database": None, "phases": _SEARCH_PHASES},
     "live": {"derandomize": True, "max_examples": 5, "deadline": None, "database": None,
              "phases": (Phase.explicit, Phase.generate)},
+    # The smoke tier: one example per search, only to show the property check runs at all.
+    "smoke": {"derandomize": True, "max_examples": 1, "deadline": None, "database": None,
+              "phases": (Phase.explicit, Phase.generate)},
     # Explicit: under CI=true hypothesis's own defaults are derandomized, and this profile must not be.
     "thorough": {"derandomize": False, "max_examples": 200, "deadline": None, "phases": _SEARCH_PHASES,
                  "database": DirectoryBasedExampleDatabase(EXAMPLE_DATABASE_DIR)},
@@ -68,7 +71,7 @@ for _name, _options in PROFILES.items():
 
 # Requests one search may spend on shrinking, on top of `max_examples`: shrinking a float can
 # take hundreds of steps, and every step against a real server is a request.
-SHRINK_REQUESTS: dict[str, int] = {"ci": 100, "live": 0, "thorough": 300}
+SHRINK_REQUESTS: dict[str, int] = {"ci": 100, "live": 0, "smoke": 0, "thorough": 300}
 _DEFAULT_SHRINK_REQUESTS = 100
 
 _active = DEFAULT_PROFILE
@@ -118,8 +121,6 @@ def profile_for(target: Target, *, base_url: str | None = None, named: str | Non
         return named
     if base_url:
         return DEFAULT_PROFILE
-    if target.hypothesis_profile:
-        return target.hypothesis_profile
     return "live" if target.server == "provider" else DEFAULT_PROFILE
 
 

@@ -23,6 +23,7 @@ from conformance.suite.model import (
     Pricing,
     Protocol,
     Provider,
+    RateOverride,
     Target,
 )
 from conformance.suite.yamlsource import SourcedDocument, YamlPath, load_document
@@ -233,13 +234,22 @@ def load_target(path: Path) -> Target:
         if raw["check"] not in REGISTRY:
             raise doc.error(("expected_divergences", i, "check"),
                             f"a registered check ({', '.join(REGISTRY)}); found {raw['check']!r}")
-        divergences.append(Divergence(raw["check"], raw["endpoint"], raw.get("case"), raw["reason"],
-                                      raw.get("strict", True)))
+        divergences.append(Divergence(raw["check"], raw["endpoint"], raw.get("case"), raw["reason"]))
+    rates = []
+    for i, raw in enumerate(d.get("rates", [])):
+        if raw["check"] not in REGISTRY:
+            raise doc.error(("rates", i, "check"),
+                            f"a registered check ({', '.join(REGISTRY)}); found {raw['check']!r}")
+        if "rate" not in raw and "samples" not in raw:
+            raise doc.error(("rates", i), "a rate or a samples key (or both)")
+        rates.append(RateOverride(raw["check"], raw["endpoint"], raw.get("case"), raw["reason"],
+                                  raw.get("rate"), raw.get("samples")))
     return Target(name=d["name"], server=d["server"], base_url=d.get("base_url"),
                   api_key_env=d.get("api_key_env"), model=d.get("model"), divergences=tuple(divergences),
                   settings=dict(d.get("settings", {})),
                   timeouts={k: float(v) for k, v in d.get("timeouts", {}).items()},
-                  hypothesis_profile=d.get("hypothesis_profile"), source=str(path))
+                  tier=d.get("tier"), concurrency=d.get("concurrency"), rates=tuple(rates),
+                  gate_latency=d.get("gate_latency", True), source=str(path))
 
 
 def find_target(name_or_path: str, suites_dir: Path = SUITES_DIR) -> Target:

@@ -110,6 +110,35 @@ class Contract:
 
 
 @dataclass(frozen=True)
+class SamplingRule:
+    """How a check that samples model behaviour concludes: `samples` draws, of which a share of at
+    least `rate` must pass, judged from a confidence interval at `confidence` (two-sided).
+
+    `rate: 1.0` is an absolute rule: one failing sample fails the check.
+    """
+
+    samples: int
+    rate: float
+    confidence: float = 0.95
+
+
+@dataclass(frozen=True)
+class RateOverride:
+    """A target's own rate for a check (a small model that passes only sometimes), with its reason."""
+
+    check: str
+    endpoint: str  # an endpoint name, or "*"
+    case: str | None  # a substring of the case id; None matches every case
+    reason: str
+    rate: float | None = None
+    samples: int | None = None
+
+    def matches(self, check: str, endpoint: str, case: str) -> bool:
+        return (self.check == check and self.endpoint in ("*", endpoint)
+                and (self.case is None or self.case in case))
+
+
+@dataclass(frozen=True)
 class Divergence:
     """A known way a target differs from the contract: run as a strict expected failure."""
 
@@ -117,9 +146,6 @@ class Divergence:
     endpoint: str  # an endpoint name, or "*"
     case: str | None  # a substring of the case id; None matches every case
     reason: str
-    # False for a divergence that shows only by chance (a clock tick, a sampling draw): its
-    # absence is then a pass, not a "fixed divergence" failure.
-    strict: bool = True
 
     def matches(self, check: str, endpoint: str, case: str) -> bool:
         return (self.check == check and self.endpoint in ("*", endpoint)
@@ -137,7 +163,14 @@ class Target:
     settings: dict[str, Any] = field(default_factory=dict)  # server-specific start-up settings
     # Seconds, by name (connect, first_byte, idle, total): the profile's request timeouts.
     timeouts: dict[str, float] = field(default_factory=dict)
-    # The hypothesis profile its property checks draw under, unless the command line names one:
+    # The tier a run against it takes unless the command line names one (smoke|standard|full):
     # a slow target (a CPU-bound local model) wants few examples, as a billed one does.
-    hypothesis_profile: str | None = None
+    tier: str | None = None
+    # Requests in flight at once (`--concurrency` overrides): a local CPU-bound server its slots.
+    concurrency: int | None = None
+    # Rates the target is held to instead of the contract's, each with its reason.
+    rates: tuple[RateOverride, ...] = ()
+    # False where timings say nothing about the contract (a CPU-bound local model): latency
+    # checks report their figures and do not gate.
+    gate_latency: bool = True
     source: str = ""
