@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import logging
 import os
 import signal
@@ -17,10 +16,10 @@ from pathlib import Path
 
 from conformance.errors import ConformanceError, SetupError
 from conformance.secrets import redact
-from conformance.suite.loader import DEFAULT_CONTRACT, find_target, load_contract, load_document, validate
+from conformance.suite.loader import DEFAULT_CONTRACT, load_contract, load_document, validate
 from conformance.report.requests import request_lines
-from conformance.transport.options import add_request_options, settings_from
-from conformance.verdicts import Result, RunInfo
+from conformance.transport.options import add_request_options
+from conformance.verdicts import Result, RunInfo, fails_run
 
 EXIT_OK, EXIT_FAILED, EXIT_SETUP, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
@@ -31,6 +30,16 @@ class Terminated(KeyboardInterrupt):
     A KeyboardInterrupt because asyncio re-raises only those (and SystemExit) from callbacks:
     any other BaseException raised inside the event loop is logged and swallowed.
     """
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1; got {text!r}")
+    return value
 
 
 def _now() -> str:
@@ -54,9 +63,17 @@ def _parser() -> argparse.ArgumentParser:
                      help="break the built-in reference server on purpose (repeatable; see `conformance serve --list-faults`)")
     run.add_argument("--max-cost", type=float, metavar="USD",
                      help="refuse to start a run whose cost preview exceeds USD, and stop before crossing it")
+    run.add_argument("--tier", choices=("smoke", "standard", "full"),
+                     help="how much to run: smoke (every category on every endpoint once, at most 45 billed "
+                          "messages), standard (default with --target live), full (default elsewhere)")
+    run.add_argument("--concurrency", type=_at_least_one, metavar="N",
+                     help="check cases in flight at once (default: the target profile's; reference 8, live 4, "
+                          "llama.cpp 1; else 1); results stay in plan order")
+    run.add_argument("--strict", action="store_true",
+                     help="an inconclusive sampled verdict (too few samples to tell) fails the run")
     run.add_argument("--hypothesis-profile", metavar="NAME",
-                     help="how the property checks draw requests: ci (default), live (default with --target live: "
-                          "few examples, no shrinking), thorough")
+                     help="how the property checks draw requests (default: the tier's): smoke, live (standard), "
+                          "ci (full), thorough")
     run.add_argument("--no-color", action="store_true", help="plain terminal output")
     add_request_options(run)
 
@@ -123,11 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_target_command(args.name, args.action)
         if args.command == "replay":
             from conformance.replay import replay
-            from conformance.transport.client import using
-            with using(settings_from(args, None if args.base_url else find_target(args.target).timeouts)):
-                return replay(args.file, suite=args.suite, target_name=args.target, base_url=args.base_url,
-                              api_key_env=args.api_key_env, model=args.model, faults=args.reference_fault,
-                              api_key_file=args.api_key_file)
+            from conformance.session import SessionOptions, resolve
+            return replay(args.file, suite=args.suite, settings=resolve(SessionOptions.from_namespace(args)))
         return _validate(args)
     except ConformanceError as exc:
         print(f"conformance: error: {redact(str(exc))}", file=sys.stderr)
@@ -236,58 +250,58 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from conformance.billing import preview
     from conformance.report import default_run_dir, update_latest, write_reports
     from conformance.report.terminal import render_terminal
-    from conformance.runner import RunPolicy, plan, preflight, run_plan
+    from conformance.runner import expected_estimate, plan, request_estimate, run_plan
     from conformance.selection import compile_selection
-    from conformance.targets import open_target
-    from conformance.billing import Meter, preview
-    from conformance.runner import request_estimate
-    from conformance.transport.client import Client, using
+    from conformance.session import SessionOptions, open_session, resolve
+    from conformance.transport.client import Client
     from conformance.transport.tally import tally
 
     contract = load_contract(args.suite)
-    target = find_target(args.target)
-    settings = settings_from(args, None if args.base_url else target.timeouts)  # as divergences: the profile's
+    settings = resolve(SessionOptions.from_namespace(args))
     clients: list[Client] = []
     selected = compile_selection(args.select)
-    from conformance.generation.strategies import profile_for, use_profile
-    # Live calls cost money: few examples there unless the user asks for more.
-    profile = use_profile(profile_for(target, base_url=args.base_url, named=args.hypothesis_profile))
     reports_root = Path("reports")
     run_dir = args.report_dir or default_run_dir(reports_root)
     color = not args.no_color and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     results: list[Result] = []
     info = RunInfo(started_at=_now(), contract=contract.name, model=args.model or contract.model,
-                   target=args.target if not args.base_url else "external", base_url="",
-                   suite_file=str(args.suite), selection=args.select,
-                   assumptions=[{"where": a.where, "text": a.text} for a in contract.assumptions])
+                   target=settings.target_label, base_url="", suite_file=str(args.suite), selection=args.select,
+                   assumptions=[{"where": a.where, "text": a.text} for a in contract.assumptions],
+                   settings=settings.describe())
+    policy = settings.policy()
 
     def record(result: Result) -> None:
         results.append(result)
-        print({"passed": ".", "failed": "F", "error": "E", "skipped": "s"}.get(result.status.value, "x"),
-              end="", flush=True)
+        print({"passed": ".", "failed": "F", "error": "E", "skipped": "s", "inconclusive": "?"}.get(
+            result.status.value, "x"), end="", flush=True)
 
     async def go() -> None:
-        with open_target(target, contract, base_url=args.base_url, api_key_env=args.api_key_env,
-                         model=args.model, faults=args.reference_fault, api_key_file=args.api_key_file) as endpoint:
-            info.base_url = endpoint.base_url
-            run_contract = dataclasses.replace(contract, model=endpoint.model)
-            meter = Meter(contract.pricing, args.max_cost)
-            async with Client(endpoint.base_url, endpoint.api_key, meter=meter) as client:
+        with open_session(settings, contract) as session:
+            info.base_url = session.endpoint.base_url
+            meter = session.meter
+            async with session.client() as client:
                 clients.append(client)
-                plans = plan(run_contract, client, selected)
-                cost = preview(request_estimate(plans, run_contract) + 1, contract.pricing)
+                plans = plan(session.contract, client, selected, tier=settings.tier)
+                # The preflight is one more billed message.
+                cost = preview(request_estimate(plans, session.contract, policy) + 1,
+                               expected_estimate(plans, session.contract, policy) + 1, contract.pricing)
                 info.cost = {"currency": contract.pricing.currency, "preview_max_messages": cost.max_messages,
-                             "preview_max_usd": cost.usd, "max_cost": args.max_cost}
-                print(f"cost preview: {cost.line(contract.pricing.currency)}"
-                      f"{' (the reference server charges nothing real)' if target.server == 'reference' and not args.base_url else ''}")
-                if args.max_cost is not None and cost.usd > args.max_cost:
-                    raise SetupError(f"cost preview {cost.usd:.2f} {contract.pricing.currency} exceeds --max-cost "
-                                     f"{args.max_cost:.2f}: narrow the run with -k or raise the budget")
+                             "preview_max_usd": cost.usd, "expected_messages": cost.expected_messages,
+                             "expected_usd": cost.expected_usd, "max_cost": args.max_cost}
+                free = settings.target.server == "reference" and not settings.external
+                print(f"tier {settings.tier.name}, concurrency {settings.concurrency}; cost preview: "
+                      f"{cost.line(contract.pricing.currency)}"
+                      f"{' (the reference server charges nothing real)' if free else ''}")
+                if args.max_cost is not None and cost.expected_usd > args.max_cost:
+                    raise SetupError(f"expected cost {cost.expected_usd:.2f} {contract.pricing.currency} exceeds "
+                                     f"--max-cost {args.max_cost:.2f}: take a smaller --tier, narrow the run "
+                                     "with -k or raise the budget")
                 try:
-                    await preflight(run_contract, client)
-                    await run_plan(plans, record, RunPolicy(() if args.base_url else target.divergences))
+                    await session.preflight(client)
+                    await run_plan(plans, record, policy, throttled=info.throttling.append)
                 finally:
                     info.cost.update(billed_messages=meter.messages, spent_usd=meter.spent)
 
@@ -297,8 +311,7 @@ def _run(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     code = EXIT_OK
     try:
-        with profile, using(settings):  # both undone afterwards (main() may run in a longer process)
-            asyncio.run(go())
+        asyncio.run(go())
     except Terminated:
         info.interrupted, info.aborted, code = True, "terminated (SIGTERM)", EXIT_TERMINATED
     except KeyboardInterrupt:
@@ -310,7 +323,7 @@ def _run(args: argparse.Namespace) -> int:
         info.finished_at = _now()
         if results:
             print()
-        requests = tally((s for c in clients for s in c.samples), settings)
+        requests = tally((s for c in clients for s in c.samples), settings.client)
         write_reports(run_dir, info, results, requests=requests)
         if args.report_dir is None:
             update_latest(reports_root, run_dir)
@@ -319,11 +332,11 @@ def _run(args: argparse.Namespace) -> int:
         print(line)
     if "spent_usd" in info.cost:
         print(f"cost: {info.cost['billed_messages']} billed messages = {info.cost['spent_usd']:.2f} "
-              f"{info.cost['currency']}")
+              f"{info.cost['currency']} (expected {info.cost['expected_messages']})")
     if info.aborted:
         print(f"conformance: error: {info.aborted}", file=sys.stderr)
     print(f"report: {run_dir / 'summary.md'} (also report.json, junit.xml)")
-    if code == EXIT_OK and any(r.status.is_bad for r in results):
+    if code == EXIT_OK and any(fails_run(r.status, strict=settings.strict) for r in results):
         code = EXIT_FAILED
     return code
 

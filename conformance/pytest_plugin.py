@@ -25,12 +25,11 @@ xfails), on one event loop for the session.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import re
 from collections.abc import Generator, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -43,8 +42,9 @@ if TYPE_CHECKING:  # the harness itself is imported when a contract is collected
     from conformance.billing import Meter
     from conformance.checks.registry import Case
     from conformance.protocols.base import WireProtocol
-    from conformance.runner import Plan
-    from conformance.suite.model import Contract, Divergence
+    from conformance.runner import Plan, RunPolicy
+    from conformance.session import SessionSettings
+    from conformance.suite.model import Contract
     from conformance.transport.client import Client
     from conformance.verdicts import Result
 
@@ -69,8 +69,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="break the built-in reference server on purpose (repeatable; see "
                          "`conformance serve --list-faults`)")
     group.addoption("--max-cost", type=float, metavar="USD",
-                    help="refuse to start when the selected tests' cost preview exceeds USD, and stop "
+                    help="refuse to start when the selected tests' expected cost exceeds USD, and stop "
                          "before a request that could cross it (as `conformance run --max-cost`)")
+    group.addoption("--api-key-file", metavar="PATH", help="read the API key from this file (first line)")
+    group.addoption("--tier", choices=("smoke", "standard", "full"),
+                    help="as `conformance run --tier` (default: the target profile's, else standard for live, "
+                         "else full)")
+    group.addoption("--concurrency", type=int, metavar="N",
+                    help="check cases in flight at once, as `conformance run --concurrency` (default: the "
+                         "target profile's); above 1 the selected cases of a contract run together when its "
+                         "first test runs, and each test reports its own verdict")
+    group.addoption("--conformance-strict", action="store_true",
+                    help="an inconclusive sampled verdict fails its test (`conformance run --strict`)")
+    for flag, help_text in (("--connect-timeout", "seconds to open a connection"),
+                            ("--first-byte-timeout", "seconds from sending to the response's first byte"),
+                            ("--idle-timeout", "longest silence in the middle of an answer"),
+                            ("--total-timeout", "hard deadline for a whole answer")):
+        group.addoption(flag, type=float, metavar="S", help=f"{help_text} (overrides the target profile)")
+    group.addoption("--retries", type=int, default=0, metavar="N",
+                    help="send again after a 429, 502-504 or refused connection, up to N times")
 
 
 _TARGETS = pytest.StashKey["_Targets"]()
@@ -250,8 +267,11 @@ class _Opened:
     contract: Contract  # with the model the target answers as
     wires: dict[str, WireProtocol]
     client: Client
-    divergences: tuple[Divergence, ...]  # the target's known divergences: strict xfails
+    policy: RunPolicy  # the target's divergences and rates, the tier's samples, the concurrency
     meter: Meter
+    # With --concurrency above 1: each selected case's verdict, reached together up front.
+    results: dict[str, Result] = field(default_factory=dict)
+    stopped: str | None = None  # why the up-front run stopped early (budget spent, target gone)
 
 
 class _Targets:
@@ -277,8 +297,8 @@ class _Targets:
     def open(self, file: ContractFile, items: list[ContractItem] | None = None) -> _Opened:
         """Start (or resolve) the target for this contract and preflight it; once per session.
 
-        With `items` (the selected tests of the file) the cost preview is shown first, and a
-        preview over ``--max-cost`` refuses the session before any request.
+        With `items` (the selected tests of the file) the cost preview is shown first, and an
+        expected cost over ``--max-cost`` refuses the session before any request.
         """
         if file.path in self._opened:
             return self._opened[file.path]
@@ -289,51 +309,71 @@ class _Targets:
         self._opened[file.path] = opened
         return opened
 
+    def settings(self) -> SessionSettings:
+        """The session's settings from pytest's options, resolved as every entry point resolves them."""
+        from conformance.generation.strategies import PROFILES
+        from conformance.session import SessionOptions, resolve
+
+        option = self.config.option
+        # hypothesis's own pytest plugin owns --hypothesis-profile; a conformance profile named
+        # there is honoured, any other is hypothesis's business.
+        named = getattr(option, "hypothesis_profile", None)
+        return resolve(SessionOptions.from_namespace(
+            option, hypothesis_profile=named if named in PROFILES else None,
+            api_key_file=Path(option.api_key_file) if getattr(option, "api_key_file", None) else None,
+            strict=bool(getattr(option, "conformance_strict", False))))
+
     def _open(self, file: ContractFile, items: list[ContractItem]) -> _Opened:
-        from conformance.billing import Meter, preview
+        from conformance.billing import preview
         from conformance.errors import SetupError
-        from conformance.generation.strategies import PROFILES, profile_for, use_profile
         from conformance.protocols import wire_protocols
-        from conformance.runner import preflight, request_estimate
-        from conformance.suite.loader import find_target
-        from conformance.targets import open_target
-        from conformance.transport.client import Client
+        from conformance.runner import expected_estimate, request_estimate, run_plan
+        from conformance.session import open_session
 
         assert file.contract is not None  # collected before it is opened
-        option = self.config.getoption
         runner = self._loop()
-        target = find_target(option("target"))
-        # As `conformance run`: the property checks draw few examples where each costs money.
-        # hypothesis's own pytest plugin owns --hypothesis-profile; a conformance profile named
-        # there is honoured.
-        named = option("hypothesis_profile", None)
-        self._stack.enter_context(use_profile(profile_for(target, base_url=option("base_url"),
-                                                          named=named if named in PROFILES else None)))
-        endpoint = self._stack.enter_context(open_target(
-            target, file.contract, base_url=option("base_url"), api_key_env=option("api_key_env"),
-            model=option("model"), faults=option("reference_fault")))
-        contract = dataclasses.replace(file.contract, model=endpoint.model)
-        pricing, max_cost = contract.pricing, option("max_cost")
-        # As `conformance run`: the selected tests' worst case, plus the preflight request.
-        cost = preview(request_estimate([(i.plan, [i.case]) for i in items if i.case is not None], contract) + 1,
-                       pricing)
+        settings = self.settings()
+        session = self._stack.enter_context(open_session(settings, file.contract))
+        contract, policy = session.contract, settings.policy()
+        pricing, max_cost = contract.pricing, settings.max_cost
+        # As `conformance run`: the selected tests' expected and worst cost, plus the preflight.
+        selected = [(i.plan, [i.case]) for i in items if i.case is not None]
+        cost = preview(request_estimate(selected, contract, policy) + 1,
+                       expected_estimate(selected, contract, policy) + 1, pricing)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            reporter.write_line(f"conformance: {file.path.name} cost preview: {cost.line(pricing.currency)}")
-        if max_cost is not None and cost.usd > max_cost:
-            raise SetupError(f"cost preview {cost.usd:.2f} {pricing.currency} exceeds --max-cost {max_cost:.2f}: "
-                             "narrow the run with -k or raise the budget")
-        meter = Meter(pricing, max_cost)
-        client = Client(endpoint.base_url, endpoint.api_key, meter=meter)
+            reporter.write_line(f"conformance: {file.path.name} tier {settings.tier.name}, concurrency "
+                                f"{settings.concurrency}; cost preview: {cost.line(pricing.currency)}")
+        if max_cost is not None and cost.expected_usd > max_cost:
+            raise SetupError(f"expected cost {cost.expected_usd:.2f} {pricing.currency} exceeds --max-cost "
+                             f"{max_cost:.2f}: take a smaller --tier, narrow the run with -k or raise the budget")
+        client = session.client()
         self._stack.callback(lambda: runner.run(client.aclose()))
-        runner.run(preflight(contract, client))
+        runner.run(session.preflight(client))
         if reporter is not None:
-            reporter.write_line(f"conformance: {file.path.name} against {endpoint.name} "
-                                f"{endpoint.base_url} (model {endpoint.model})")
-        # As `conformance run`: a target's expected divergences do not follow --base-url elsewhere.
-        divergences = () if option("base_url") else target.divergences
-        self._spent.append((file.path.name, meter))
-        return _Opened(contract, wire_protocols(contract), client, divergences, meter)
+            reporter.write_line(f"conformance: {file.path.name} against {session.endpoint.name} "
+                                f"{session.endpoint.base_url} (model {session.endpoint.model})")
+        self._spent.append((file.path.name, session.meter))
+        opened = _Opened(contract, wire_protocols(contract), client, policy, session.meter)
+        if settings.concurrency > 1 and items:
+            # The cases run together now, in plan order, as `conformance run` runs them; each test
+            # then reports its own verdict. (-x cannot save requests here: they are already sent.)
+            plans = [(self._bound(opened, i.plan), [i.case]) for i in items]
+            try:
+                runner.run(run_plan(plans, lambda r: opened.results.__setitem__(r.id, r), policy))
+            except ConformanceError as exc:
+                opened.stopped = redact(str(exc))
+        return opened
+
+    @staticmethod
+    def _bound(opened: _Opened, p: Plan) -> Plan:
+        """The collected plan with the session's client (collection draws plans without one)."""
+        from conformance.checks.probe import Probe
+        from conformance.runner import Plan
+
+        if p.probe is None:
+            return p
+        return Plan(p.spec, p.endpoint, Probe(opened.contract, opened.wires[p.endpoint], opened.client))
 
     def cost_lines(self) -> list[str]:
         """What each contract's tests cost, for the end of the session."""
@@ -342,8 +382,8 @@ class _Targets:
 
     def run(self, item: ContractItem) -> Result:
         """Run one item's check case exactly as `conformance run` does, returning its `Result`."""
-        from conformance.checks.probe import Probe
-        from conformance.runner import Plan, _run_one, apply_divergences
+        from conformance.errors import SetupError
+        from conformance.runner import _run_one, apply_divergences
 
         file = cast(ContractFile, item.parent)
         if file.path not in self._opened:  # only when collection_finish did not run first
@@ -353,10 +393,12 @@ class _Targets:
                 pytest.exit(f"conformance: {file.path.name}: {redact(str(exc))}",
                             returncode=pytest.ExitCode.USAGE_ERROR)
         opened = self._opened[file.path]
-        p = item.plan
-        if p.probe is not None:
-            p = Plan(p.spec, p.endpoint, Probe(opened.contract, opened.wires[p.endpoint], opened.client))
-        return apply_divergences(self._loop().run(_run_one(p, item.case)), opened.divergences)
+        if item.name in opened.results:
+            return opened.results[item.name]
+        if opened.stopped is not None:
+            raise SetupError(opened.stopped)
+        p = self._bound(opened, item.plan)
+        return apply_divergences(self._loop().run(_run_one(p, item.case, opened.policy)), opened.policy.divergences)
 
     def close(self) -> None:
         stack, self._stack = self._stack, ExitStack()

@@ -24,7 +24,6 @@ excerpt and whether the expectation holds now. Exit codes: 0 it holds, 1 it stil
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import json
 import os
@@ -32,7 +31,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import jsonschema
 
@@ -41,6 +40,9 @@ from conformance.protocols.base import WireProtocol
 from conformance.report.atomic import write_atomic
 from conformance.secrets import redact
 from conformance.transport.client import Exchange
+
+if TYPE_CHECKING:  # the session sits above the checks, which import this module's failure cases
+    from conformance.session import SessionSettings
 
 __all__ = [
     "DEFAULT_FAILURES_DIR", "FAILURES_DIR_ENV", "FORMAT", "Expectation", "FailureCase",
@@ -241,33 +243,28 @@ def load_failure(path: Path) -> FailureCase:
 
 # ----------------------------------------------------------------------------- replay
 
-def replay(path: Path, *, suite: Path, target_name: str = "reference", base_url: str | None = None,
-           api_key_env: str | None = None, model: str | None = None, faults: list[str] | None = None,
-           api_key_file: Path | None = None) -> int:
+def replay(path: Path, *, suite: Path, settings: SessionSettings) -> int:
     """Send the case saved at `path` to a target, print what came back; the exit code says if it holds."""
     from conformance.protocols import wire_protocols
-    from conformance.suite.loader import find_target, load_contract
-    from conformance.targets import open_target
-    from conformance.transport.client import Client
+    from conformance.session import open_session
+    from conformance.suite.loader import load_contract
 
     case = load_failure(path)
     contract = load_contract(suite)
     if case.contract and case.contract != contract.name:
         raise SetupError(f"{path} was found against contract {case.contract!r}, not {contract.name!r}: "
                          "pass its file with --suite")
-    target = find_target(target_name)
 
     async def send() -> tuple[Exchange, WireProtocol]:
-        with open_target(target, contract, base_url=base_url, api_key_env=api_key_env, model=model,
-                         faults=faults, api_key_file=api_key_file) as endpoint:
-            wire = wire_protocols(dataclasses.replace(contract, model=endpoint.model)).get(case.endpoint)
+        with open_session(settings, contract) as session:
+            wire = wire_protocols(session.contract).get(case.endpoint)
             if wire is None:
                 raise SetupError(f"{path}: the harness does not speak endpoint {case.endpoint!r} "
                                  f"(the contract's: {', '.join(contract.endpoints)})")
             body = dict(case.body)
             if "model" in body:
-                body["model"] = endpoint.model  # the target decides the model id, as in `run`
-            async with Client(endpoint.base_url, endpoint.api_key) as client:
+                body["model"] = session.contract.model  # the target decides the model id, as in `run`
+            async with session.client() as client:
                 exchange = await client.send(wire.protocol, body, stream=case.stream, is_content=wire.is_content)
             return exchange, wire
 

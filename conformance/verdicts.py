@@ -22,6 +22,11 @@ class Status(str, Enum):
         return self in (Status.FAILED, Status.XPASSED, Status.ERROR)
 
 
+def fails_run(status: Status, *, strict: bool = False) -> bool:
+    """Whether a result makes the run exit 1: a bad status, or an inconclusive one under --strict."""
+    return status.is_bad or (strict and status is Status.INCONCLUSIVE)
+
+
 @dataclass
 class Result:
     check: str

@@ -21,6 +21,7 @@ from conformance.bench.loadgen import ProgressLine, StepOutcome, WorkerSpec, pla
 from conformance.bench.samples import SampleFile, retry_summary, write_run_file
 from conformance.bench.scenario import Scenario, find_scenario, load_scenario
 from conformance.errors import SetupError
+from conformance.session import SessionOptions, SessionSettings, resolve
 
 EXIT_OK, EXIT_REGRESSION, EXIT_INVALID = 0, 1, 3
 REPORTS_ROOT = Path("reports") / "bench"
@@ -49,6 +50,15 @@ class BenchOptions:
     api_key_file: Path | None = None  # the key from a file instead of api_key_env
     # Request timeouts/retries/TLS from the command line (`conformance.transport.options`), by name.
     request: dict[str, Any] = field(default_factory=dict)
+
+    def session_options(self) -> SessionOptions:
+        """The target, key and request settings as every other entry point resolves them."""
+        r = self.request
+        return SessionOptions(
+            target=self.target, base_url=self.base_url, api_key_env=self.api_key_env, api_key_file=self.api_key_file,
+            model=self.model,
+            timeouts={k: float(r[k]) for k in ("connect", "first_byte", "idle", "total") if r.get(k) is not None},
+            retries=int(r.get("retries") or 0), insecure=bool(r.get("insecure")))
 
 
 @dataclass
@@ -84,27 +94,23 @@ def apply_overrides(scenario: Scenario, opts: BenchOptions) -> Scenario:
     return scenario.with_load(**changes) if changes else scenario
 
 
-def _open_endpoint(stack: ExitStack, scenario: Scenario, opts: BenchOptions) -> Endpoint:
-    from conformance import secrets
+def _open_endpoint(stack: ExitStack, scenario: Scenario, opts: BenchOptions, settings: SessionSettings) -> Endpoint:
     from conformance.bench.servers import reference_server, stub_server
 
-    if opts.base_url:
-        key = secrets.resolve(env=opts.api_key_env, file=opts.api_key_file, required=bool(opts.api_key_env))
-        return Endpoint("external", opts.base_url, key.reveal() if key else None, opts.model)
     if opts.stub_server:
         url = stack.enter_context(stub_server(opts.latency, stamp=opts.stamps))
         return Endpoint("stub", url, "bench-stub-key", opts.model, opts.latency)
-    if opts.target == "reference":
+    if opts.target == "reference" and not settings.external:
+        # In its own process, so the server does not share the load generator's CPU time.
         url = stack.enter_context(reference_server(scenario.contract_path, opts.latency))
         return Endpoint("reference", url, "bench-reference-key", opts.model, opts.latency)
-    from conformance.suite.loader import find_target, load_contract
-    from conformance.targets import open_target
+    from conformance.session import open_session
+    from conformance.suite.loader import load_contract
 
-    target = find_target(opts.target)
-    contract = load_contract(scenario.contract_path)
-    ep = stack.enter_context(open_target(target, contract, api_key_env=opts.api_key_env, model=opts.model,
-                                         api_key_file=opts.api_key_file))
-    return Endpoint(target.name, ep.base_url, ep.api_key.reveal() if ep.api_key else None, ep.model)
+    session = stack.enter_context(open_session(settings, load_contract(scenario.contract_path)))
+    ep = session.endpoint
+    return Endpoint(settings.target_label if settings.external else settings.target.name, ep.base_url,
+                    ep.api_key.reveal() if ep.api_key else None, opts.model if settings.external else ep.model)
 
 
 def _step_line(o: StepOutcome, t0: int) -> dict[str, Any]:
@@ -206,15 +212,15 @@ def bench(opts: BenchOptions) -> int:
 
         out_dir = default_run_dir(REPORTS_ROOT)
     out_dir.mkdir(parents=True, exist_ok=True)
+    settings = resolve(opts.session_options())
     with ExitStack() as stack:
-        endpoint = _open_endpoint(stack, scenario, opts)
+        endpoint = _open_endpoint(stack, scenario, opts, settings)
         if not opts.quiet:
             print(f"conformance bench: {scenario.name} → {endpoint.base_url} ({endpoint.kind}"
                   f"{', latency ' + endpoint.latency if endpoint.latency else ''}), "
                   f"{len(scenario.load.values)} step(s) of {scenario.load.duration_s:g} s, "
                   f"{scenario.load.workers} worker(s)", file=sys.stderr)
-        policy = request_policy(opts.request, scenario.load.timeout_s,
-                                None if opts.base_url or opts.stub_server else opts.target)
+        policy = request_policy(settings, scenario.load.timeout_s)
         try:
             samples = run_scenario(scenario, endpoint, out_dir, uvloop=opts.uvloop, stamps=opts.stamps,
                                    progress=not opts.quiet, kernel_timestamps=opts.kernel_timestamps,
@@ -228,16 +234,13 @@ def bench(opts: BenchOptions) -> int:
     return finish(samples, out_dir, baseline=opts.baseline, tolerances=scenario.tolerances)
 
 
-def request_policy(options: dict[str, Any], scenario_timeout_s: float, target: str | None) -> RequestPolicy:
-    """CLI beats the target profile's `timeouts:` beats the defaults; the total deadline defaults
-    to the scenario's `timeout_s`."""
-    from conformance.suite.loader import find_target
-
-    profile = find_target(target).timeouts if target else {}
-    value = {**profile, **{k: v for k, v in options.items() if v is not None}}
-    return RequestPolicy(options.get("total") or scenario_timeout_s, connect_s=value.get("connect", 10.0),
-                         first_byte_s=value.get("first_byte"), idle_s=value.get("idle"),
-                         retries=int(options.get("retries") or 0), verify_tls=not options.get("insecure"))
+def request_policy(settings: SessionSettings, scenario_timeout_s: float) -> RequestPolicy:
+    """The session's timeouts, retries and TLS setting; the total deadline is the command line's
+    if given, else the scenario's `timeout_s` (a benchmark's requests have its own bound)."""
+    t = settings.client.timeouts
+    return RequestPolicy(settings.options.timeouts.get("total") or scenario_timeout_s, connect_s=t.connect,
+                         first_byte_s=t.first_byte, idle_s=t.idle, retries=settings.client.retry.retries,
+                         verify_tls=settings.client.verify_tls)
 
 
 def finish(samples: Path, out_dir: Path, *, baseline: Path | None = None,

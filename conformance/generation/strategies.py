@@ -40,11 +40,11 @@ from hypothesis.errors import InvalidArgument
 
 from conformance.errors import SetupError
 from conformance.generation.ranges import EXAMPLE_TOOL
-from conformance.suite.model import Contract, Parameter, Target
+from conformance.suite.model import Contract, Parameter
 
 __all__ = [
     "DEFAULT_PROFILE", "EXAMPLE_DATABASE_DIR", "PROFILES", "ProfileChoice", "active_profile", "active_settings",
-    "chat_prompts", "invalid_param", "invalid_value", "profile_for", "request_budget",
+    "chat_prompts", "invalid_param", "invalid_value", "request_budget",
     "use_profile", "valid_params", "valid_value",
 ]
 
@@ -110,18 +110,6 @@ def use_profile(name: str) -> ProfileChoice:
     choice = ProfileChoice(name, _active)
     _active = name
     return choice
-
-
-def profile_for(target: Target, *, base_url: str | None = None, named: str | None = None) -> str:
-    """The profile a run draws under: the one named on the command line, else the target's own
-    (``hypothesis_profile`` in its file), else ``live`` for the provider, whose every request
-    may be billed, else ``ci``. With ``--base-url`` the target's file no longer describes the
-    server, so its choice is not followed."""
-    if named:
-        return named
-    if base_url:
-        return DEFAULT_PROFILE
-    return "live" if target.server == "provider" else DEFAULT_PROFILE
 
 
 def active_profile() -> str:

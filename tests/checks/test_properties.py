@@ -174,7 +174,7 @@ def test_an_unreachable_target_stops_the_search_at_once(contract: Contract) -> N
 def test_run_rejects_an_unknown_profile_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["run", "--report-dir", str(tmp_path), "--hypothesis-profile", "nope"])
     err = capsys.readouterr().err
-    assert code == 2 and err.strip() == "conformance: error: unknown hypothesis profile 'nope'; known: ci, live, thorough"
+    assert code == 2 and err.strip() == "conformance: error: unknown hypothesis profile 'nope'; known: ci, live, smoke, thorough"
 
 
 @pytest.mark.parametrize("argv,expected", [
@@ -191,7 +191,7 @@ def test_run_picks_the_live_profile_for_the_live_target(argv: list[str], expecte
         chosen.append(name)
         return real(name)
 
-    monkeypatch.setattr(strategies, "use_profile", spy)
+    monkeypatch.setattr("conformance.session.use_profile", spy)
     monkeypatch.delenv("EMPIRIOLABS_API_KEY", raising=False)
     before = strategies.active_profile()
     # Both runs stop at once (unreachable server, no live key), after the profile is chosen.

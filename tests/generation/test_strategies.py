@@ -118,17 +118,6 @@ def test_use_profile_switches_and_restores() -> None:
         assert strategies.active_settings().max_examples == 5
         assert strategies.request_budget() == 5
     assert strategies.active_profile() == before
-    with pytest.raises(SetupError, match="unknown hypothesis profile 'nope'; known: ci, live, thorough"):
+    with pytest.raises(SetupError, match="unknown hypothesis profile 'nope'; known: ci, live, smoke, thorough"):
         strategies.use_profile("nope")
     assert strategies.active_profile() == before
-
-
-def test_the_profile_comes_from_the_command_line_then_the_target_then_its_kind() -> None:
-    from conformance.generation.strategies import profile_for
-    from conformance.suite.loader import find_target
-
-    llamacpp, reference, live = find_target("llamacpp"), find_target("reference"), find_target("live")
-    assert llamacpp.hypothesis_profile == "live" and profile_for(llamacpp) == "live"
-    assert profile_for(llamacpp, named="thorough") == "thorough"
-    assert profile_for(llamacpp, base_url="http://127.0.0.1:9/v1") == "ci"  # the file no longer describes it
-    assert profile_for(reference) == "ci" and profile_for(live) == "live"
