@@ -1,10 +1,12 @@
 """Runs the check catalogue against one target: check × endpoint × case → `Result`."""
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from conformance.billing import BudgetExceeded
 from conformance.checks import REGISTRY, CheckFailed, CheckSkipped, CheckSpec
@@ -15,6 +17,7 @@ from conformance.secrets import redact
 from conformance.selection import Matcher
 from conformance.suite.model import Contract, Divergence, RateOverride
 from conformance.transport.client import Client, Exchange, request_label
+from conformance.transport.limiter import Limiter
 from conformance.verdicts import Result, Status
 
 EXCERPT_CHARS = 1200
@@ -39,6 +42,7 @@ class RunPolicy:
     sample_cap: int | None = None  # the tier's cap on samples per sampled case
     gate_latency: bool = True  # False: latency checks report their figures and do not gate
     concurrency: int = 1  # requests in flight at once, at most
+    per_endpoint: int | None = None  # in flight on one endpoint at most (None: `concurrency`)
 
 
 def _excerpt(value: Any) -> Any:
@@ -85,11 +89,117 @@ def request_estimate(plans: list[tuple[Plan, list]], contract: Contract) -> int:
 
 
 async def run_plan(plans: list[tuple[Plan, list]], on_result: Callable[[Result], None],
-                   policy: RunPolicy = RunPolicy()) -> None:
-    """Run everything, calling `on_result` as each verdict is reached (reports stay current)."""
-    for p, cases in plans:
-        for case in cases:
-            on_result(apply_divergences(await _run_one(p, case, policy), policy.divergences))
+                   policy: RunPolicy = RunPolicy(), *,
+                   throttled: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Run everything, calling `on_result` with each verdict in plan order (reports stay current).
+
+    With `policy.concurrency` above one, the cases run concurrently in two phases: first every
+    case whose check is not `isolated`, at most `concurrency` at once and `per_endpoint` on one
+    endpoint, started in plan order (an endpoint at its limit lets the next one's cases go
+    first); then, once all of those have finished, the isolated ones one at a time. Results are
+    held back until all before them are in, so the report is that of a sequential run but for
+    timings. The client's `Limiter` takes the requests' concurrency down on a 429 and back up;
+    each of its events goes to `throttled` (the report's `run.throttling`). If a case raises
+    (spent budget, unreachable target, Ctrl-C) the others are cancelled, every result reached
+    is delivered, in plan order, and the exception goes on.
+    """
+    if policy.concurrency <= 1:
+        for p, cases in plans:
+            for case in cases:
+                on_result(apply_divergences(await _run_one(p, case, policy), policy.divergences))
+        return
+    work = [(p, case) for p, cases in plans for case in cases]
+    ordered = _InOrder(on_result, policy.divergences)
+    with _limiting([p.probe.client for p, _ in plans if p.probe is not None], policy.concurrency, throttled):
+        try:
+            common = [i for i, (p, _) in enumerate(work) if not p.spec.isolated]
+            await _run_phase(work, common, ordered, policy, policy.concurrency,
+                             policy.per_endpoint or policy.concurrency)
+            await _run_phase(work, [i for i, (p, _) in enumerate(work) if p.spec.isolated], ordered, policy, 1, 1)
+        finally:
+            ordered.flush()
+
+
+class _InOrder:
+    """Delivers results in plan order however they finish: each waits for all before it."""
+
+    def __init__(self, on_result: Callable[[Result], None], divergences: tuple[Divergence, ...]):
+        self.on_result = on_result
+        self.divergences = divergences
+        self.held: dict[int, Result] = {}
+        self.next = 0
+
+    def put(self, index: int, result: Result) -> None:
+        self.held[index] = apply_divergences(result, self.divergences)
+        while self.next in self.held:
+            self.on_result(self.held.pop(self.next))
+            self.next += 1
+
+    def flush(self) -> None:
+        """The run stopped: what was reached goes out too, still in plan order, gaps and all."""
+        for index in sorted(self.held):
+            self.on_result(self.held.pop(index))
+
+
+async def _run_phase(work: list[tuple[Plan, Any]], indexes: list[int], ordered: _InOrder, policy: RunPolicy,
+                     limit: int, per_endpoint: int) -> None:
+    """Run `work[i]` for each of `indexes`: at most `limit` at once, `per_endpoint` on one
+    endpoint, each started as early in plan order as those limits allow."""
+    queues: dict[str, list[int]] = {}  # endpoint → its indexes not yet started, in plan order
+    for i in reversed(indexes):
+        queues.setdefault(work[i][0].endpoint, []).append(i)  # reversed: pop() takes the earliest
+    running: dict[asyncio.Task[Result], int] = {}
+    busy: dict[str, int] = {}
+    failure: BaseException | None = None
+    try:
+        while queues or running:
+            while len(running) < limit:
+                ready = [e for e, q in queues.items() if busy.get(e, 0) < per_endpoint]
+                if not ready:
+                    break
+                endpoint = min(ready, key=lambda e: queues[e][-1])
+                i = queues[endpoint].pop()
+                if not queues[endpoint]:
+                    del queues[endpoint]
+                running[asyncio.create_task(_run_one(*work[i], policy))] = i
+                busy[endpoint] = busy.get(endpoint, 0) + 1
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in sorted(done, key=running.__getitem__):
+                i = running.pop(task)
+                busy[work[i][0].endpoint] -= 1
+                if task.cancelled() or task.exception() is not None:
+                    failure = failure or (asyncio.CancelledError() if task.cancelled() else task.exception())
+                else:
+                    ordered.put(i, task.result())
+            if failure is not None:
+                raise failure
+    finally:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        for task, i in sorted(running.items(), key=lambda item: item[1]):
+            if not task.cancelled() and task.exception() is None:  # finished while being cancelled
+                ordered.put(i, task.result())
+
+
+@contextmanager
+def _limiting(clients: list[Client], concurrency: int,
+              on_event: Callable[[dict[str, Any]], None] | None) -> Iterator[None]:
+    """Each client of the plan gets an adaptive limiter for the run (`Client.limiter`)."""
+    def real(client: Any) -> Client:  # a wrapper (such as `SharedAnswers`) sends through `.client`
+        while not isinstance(client, Client) and hasattr(client, "client"):
+            client = client.client
+        return client
+
+    distinct = list({id(real(c)): real(c) for c in clients}.values())
+    previous = [c.limiter for c in distinct]
+    for client in distinct:
+        client.limiter = Limiter(concurrency, on_event=on_event)
+    try:
+        yield
+    finally:
+        for client, limiter in zip(distinct, previous):
+            client.limiter = limiter
 
 
 def apply_divergences(result: Result, divergences: tuple[Divergence, ...]) -> Result:

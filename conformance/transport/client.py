@@ -25,6 +25,7 @@ from conformance.billing import Meter
 from conformance.errors import ErrorKind, TransportError
 from conformance.secrets import Secret
 from conformance.suite.model import Protocol
+from conformance.transport.limiter import THROTTLE_STATUS, Limiter
 from conformance.transport.retry import Retry, RetryPolicy
 from conformance.transport.sse import SSEDecoder, SSEEvent
 
@@ -188,6 +189,8 @@ class Client:
         self.meter = meter
         # Every request's timings, for run-level figures such as latency percentiles.
         self.samples: list[Sample] = []
+        # The run's adaptive concurrency (set by the runner when it sends several at once).
+        self.limiter: Limiter | None = None
         verify = settings.verify_tls if verify_tls is None else verify_tls
         if transport is None:
             # Without TCP_NODELAY a reused connection sends the body ~40 ms after the headers
@@ -236,17 +239,35 @@ class Client:
         `is_content` tells which stream events carry answer content, for the first-content instant.
         A 429, a 502-504 or a connection that never carried the request is sent again up to
         `retry.retries` times; the exchange returned is the last attempt, with the others in
-        `retries`.
+        `retries`. With a `limiter`, each attempt waits for its slot, and a 429 is sent again
+        after the limiter's pause whatever `retry` says (`conformance.transport.limiter`).
         """
         key = self.api_key if api_key is _DEFAULT else api_key
         if self.meter is not None:
             self.meter.reserve()
         ex: Exchange | None = None
         retries: list[Retry] = []
+        throttled = 0  # the 429s the limiter sent again: not counted against `retry.retries`
         try:
             while True:
-                ex = await self._attempt(protocol, body, stream, key, is_content, events_wanted)
+                limiter = self.limiter
+                epoch = await limiter.acquire() if limiter is not None else 0
+                try:
+                    ex = await self._attempt(protocol, body, stream, key, is_content, events_wanted)
+                finally:
+                    if limiter is not None:
+                        limiter.release()
                 ex.fault = fault_kind(ex, protocol)
+                if limiter is not None and ex.status == THROTTLE_STATUS:
+                    after = ex.headers.get("retry-after")
+                    wait = limiter.throttled(epoch, protocol.name, request_label.get(), after,
+                                             self.retry.delay(throttled, after), throttled)
+                    if wait is not None:  # the limiter's gate holds this request (and all) that long
+                        throttled += 1
+                        retries.append(Retry(len(retries) + 1, ex.status, str(ex.fault), wait, after))
+                        continue
+                elif limiter is not None and ex.status is not None:
+                    limiter.succeeded()
                 failed_kind = ex.error.kind if ex.error else None
                 if _stale(ex) and not any(r.kind == STALE_CONNECTION for r in retries):
                     # A kept-alive connection the server had already closed (llama.cpp's HTTP
@@ -254,8 +275,8 @@ class Client:
                     # new connection, as browsers do, and record it.
                     retries.append(Retry(len(retries) + 1, None, STALE_CONNECTION, 0.0))
                     continue
-                if not self.retry.should_retry(sum(r.kind != STALE_CONNECTION for r in retries), ex.status,
-                                               failed_kind):
+                made = sum(r.kind != STALE_CONNECTION for r in retries) - throttled
+                if not self.retry.should_retry(made, ex.status, failed_kind):
                     break
                 wait = self.retry.delay(len(retries), ex.headers.get("retry-after"))
                 retries.append(Retry(len(retries) + 1, ex.status, str(ex.fault or failed_kind or ""), wait,
