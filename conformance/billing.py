@@ -3,6 +3,12 @@
 The seed bills "per successful message"; this harness counts a POST answered with 2xx as one
 message (the contract's `pricing.assumption` says rejected requests are not billed). The
 budget is enforced before each request, so a run stops before it crosses `--max-cost`.
+
+The preview gives two figures: the messages a run is expected to be billed for (the requests
+its checks expect to succeed, no shrinking; `runner.expected_estimate`) and the worst case
+(every request succeeds, every property search shrinks; `runner.request_estimate`). A run is
+refused up front only when the expected cost exceeds `--max-cost`; the meter still stops it in
+flight before the worst case could cross it.
 """
 from __future__ import annotations
 
@@ -19,11 +25,14 @@ class BudgetExceeded(ConformanceError):
 
 @dataclass(frozen=True)
 class CostPreview:
-    max_messages: int
-    usd: float
+    max_messages: int  # the worst case
+    usd: float  # the worst case's price
+    expected_messages: int
+    expected_usd: float
 
     def line(self, currency: str) -> str:
-        return f"at most {self.max_messages} billed messages, at most {self.usd:.2f} {currency}"
+        return (f"expected {self.expected_messages} billed messages ({self.expected_usd:.2f} {currency}), "
+                f"at most {self.max_messages} ({self.usd:.2f} {currency})")
 
 
 class Meter:
@@ -57,5 +66,8 @@ class Meter:
                 self.messages += 1
 
 
-def preview(request_estimate: int, pricing: Pricing) -> CostPreview:
-    return CostPreview(request_estimate, round(request_estimate * pricing.per_successful_message, 10))
+def preview(max_messages: int, expected_messages: int, pricing: Pricing) -> CostPreview:
+    """The cost preview of a run expected to be billed for `expected_messages`, at most `max_messages`."""
+    expected = min(expected_messages, max_messages)
+    price = pricing.per_successful_message
+    return CostPreview(max_messages, round(max_messages * price, 10), expected, round(expected * price, 10))

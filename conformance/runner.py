@@ -16,6 +16,7 @@ from conformance.protocols import wire_protocols
 from conformance.secrets import redact
 from conformance.selection import Matcher
 from conformance.suite.model import Contract, Divergence, RateOverride
+from conformance.tiers import Tier
 from conformance.transport.client import Client, Exchange, request_label
 from conformance.transport.limiter import Limiter
 from conformance.verdicts import Result, Status
@@ -65,7 +66,13 @@ def _response_excerpt(exchange: Exchange) -> dict[str, Any]:
     return out
 
 
-def plan(contract: Contract, client: Client, selected: Matcher) -> list[tuple[Plan, list]]:
+def plan(contract: Contract, client: Client, selected: Matcher,
+         tier: Tier | None = None) -> list[tuple[Plan, list]]:
+    """Every check on every endpoint with its selected cases. A tier that does not run every case
+    keeps each check's smoke cases among the selected ones; one that shares answers
+    (`Tier.share_answers`) sends the checks' requests through `SharedAnswers`."""
+    if tier is not None and tier.share_answers:
+        client = SharedAnswers(client)  # type: ignore[assignment]  (it answers as a Client does)
     wires = wire_protocols(contract)
     plans: list[tuple[Plan, list]] = []
     for spec in REGISTRY.values():
@@ -78,14 +85,86 @@ def plan(contract: Contract, client: Client, selected: Matcher) -> list[tuple[Pl
                 p = Plan(spec, endpoint, Probe(contract, wire, client))
                 cases = [c for c in spec.cases_for(p.probe)
                          if selected(f"{spec.name}[{endpoint}{'-' + c.id if c.id else ''}]")]
+                if tier is not None and not tier.every_case:
+                    cases = spec.smoke_cases(cases)
             if cases:
                 plans.append((p, cases))
     return plans
 
 
-def request_estimate(plans: list[tuple[Plan, list]], contract: Contract) -> int:
-    """An upper bound of the requests the plan sends (skipped endpoints send none)."""
-    return sum(len(cases) * p.spec.requests_per_case(contract) for p, cases in plans if p.probe is not None)
+def case_samples(spec: CheckSpec, endpoint: str, case: Any, contract: Contract, policy: RunPolicy = RunPolicy()) -> int:
+    """How many times the runner runs one case. HOOK: once, until the runner resolves a case's
+    sampling rule (`case_rule`); then its samples, capped by the tier."""
+    return 1
+
+
+def _capped(spec: CheckSpec, per_case: int, policy: RunPolicy) -> int:
+    """A check that draws its own samples (`CheckSpec.draws_samples`) takes at most the tier's cap."""
+    if spec.draws_samples and policy.sample_cap is not None:
+        return min(per_case, max(1, policy.sample_cap))
+    return per_case
+
+
+def request_estimate(plans: list[tuple[Plan, list]], contract: Contract, policy: RunPolicy = RunPolicy()) -> int:
+    """An upper bound of the requests the plan sends (skipped endpoints send none): every
+    request of every case and sample, property searches shrinking to their budget."""
+    return sum(_capped(p.spec, p.spec.requests_per_case(contract), policy)
+               * case_samples(p.spec, p.endpoint, case, contract, policy)
+               for p, cases in plans if p.probe is not None for case in cases)
+
+
+def expected_estimate(plans: list[tuple[Plan, list]], contract: Contract, policy: RunPolicy = RunPolicy()) -> int:
+    """The billed messages the plan is expected to cost: per case, the requests its check expects
+    to succeed (`CheckSpec.billed`: rejected requests are not billed, property searches do not
+    shrink), times its samples. Where the plan shares answers, each answer a check `shares` is
+    billed once per endpoint."""
+    total = 0
+    shared: dict[tuple[str, str], int] = {}
+    for p, cases in plans:
+        if p.probe is None:
+            continue
+        sharing = isinstance(p.probe.client, SharedAnswers)
+        for case in cases:
+            samples = case_samples(p.spec, p.endpoint, case, contract, policy)
+            total += _capped(p.spec, p.spec.billed_per_case(contract, case), policy) * samples
+            for name in p.spec.shares if sharing else ():
+                shared[(p.endpoint, name)] = shared.get((p.endpoint, name), 0) + 1
+    return max(0, total - sum(n - 1 for n in shared.values()))
+
+
+class SharedAnswers:
+    """A client through which checks share answers: a request identical to one another check has
+    already had answered (same endpoint, body and streaming) takes that answer instead of being
+    sent and billed again. A check's own repeats (seed_reproducible's k requests, a control sent
+    twice) are still sent: each check takes a shared answer once. Only complete 2xx answers are
+    shared, and only plain sends (no other key, no early hang-up, no raw bytes). Everything else
+    (`samples`, `api_key`, the meter) is the wrapped client's."""
+
+    def __init__(self, client: Client):
+        self.client = client
+        self._answers: dict[str, Exchange] = {}
+        self._takers: dict[str, set[str]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    async def send(self, protocol: Any, body: Any, *, stream: bool = False, **options: Any) -> Exchange:
+        if isinstance(body, (bytes, bytearray)) or any(k != "is_content" for k in options):
+            return await self.client.send(protocol, body, stream=stream, **options)
+        key = json.dumps([protocol.name, stream, body], sort_keys=True, default=repr)
+        taker = request_label.get()
+        async with self._locks.setdefault(key, asyncio.Lock()):  # one identical request at a time
+            takers = self._takers.setdefault(key, set())
+            answer = self._answers.get(key)
+            if answer is not None and taker not in takers:
+                takers.add(taker)
+                return answer
+            exchange = await self.client.send(protocol, body, stream=stream, **options)
+            if answer is None and exchange.billed and not exchange.cut_short:
+                self._answers[key] = exchange
+                takers.add(taker)
+            return exchange
 
 
 async def run_plan(plans: list[tuple[Plan, list]], on_result: Callable[[Result], None],

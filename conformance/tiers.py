@@ -20,10 +20,12 @@ class Tier:
     every_case: bool  # False: each check runs its smoke cases only
     sample_cap: int | None  # at most this many samples for a sampled check (None: as declared)
     description: str
+    share_answers: bool = False  # True: a request another check already had answered is not sent again
 
 
 TIERS: dict[str, Tier] = {
-    "smoke": Tier("smoke", "smoke", False, 1, "every category on every endpoint once, one sample each"),
+    "smoke": Tier("smoke", "smoke", False, 1, "every category on every endpoint once, one sample each",
+                  share_answers=True),
     "standard": Tier("standard", "live", True, None, "every case, few property examples"),
     "full": Tier("full", "ci", True, None, "every case, the full property search"),
 }

@@ -58,7 +58,28 @@ def test_run_stops_before_crossing_the_budget_and_agrees_with_the_ledger(contrac
 
 
 def test_preview_is_an_upper_bound(contract: Contract) -> None:
-    assert preview(10, contract.pricing).usd == pytest.approx(0.30)
+    assert preview(10, 4, contract.pricing).usd == pytest.approx(0.30)
+
+
+def test_preview_gives_the_expected_cost_beside_the_worst(contract: Contract) -> None:
+    cost = preview(10, 4, contract.pricing)
+    assert (cost.expected_messages, cost.max_messages) == (4, 10)
+    assert cost.expected_usd == pytest.approx(0.12)
+    assert cost.line("USD") == "expected 4 billed messages (0.12 USD), at most 10 (0.30 USD)"
+    assert preview(3, 5, contract.pricing).expected_messages == 3  # never above the worst case
+
+
+def test_rejected_requests_are_not_expected_to_be_billed(contract: Contract) -> None:
+    from conformance.runner import expected_estimate, request_estimate
+
+    async def estimates() -> tuple[int, int]:
+        async with Client("http://ref/v1", Secret(KEY, "test")) as client:
+            plans = plan(contract, client, compile_selection("parameter_ranges and chat_completions"))
+            return expected_estimate(plans, contract), request_estimate(plans, contract)
+
+    expected, worst = asyncio.run(estimates())
+    # One request per boundary value; only the accepted ones are billed.
+    assert 0 < expected < worst
 
 
 def test_cli_refuses_a_run_over_budget(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,7 +13,7 @@ def _default_cases(probe: Probe) -> list[Case]:
             if p.has_default and p.name != "seed"]
 
 
-@check(category="defaults", cases=_default_cases, requests=2)
+@check(category="defaults", cases=_default_cases, requests=2, shares=("seeded",))
 async def omitted_equals_default(probe: Probe, case: Case) -> None:
     """A parameter left out behaves exactly as its documented default (seed table: "Defaults apply when a field is omitted").
 

@@ -20,7 +20,7 @@ def differences(a: Reply, b: Reply, probe: Probe, what_a: str, what_b: str) -> l
     return out
 
 
-@check(category="equivalence", requests=2)
+@check(category="equivalence", requests=2, shares=("seeded", "seeded-stream"))
 async def stream_matches_nonstream(probe: Probe) -> None:
     """Under one seed, the stream spells out the same answer as the non-stream response (seed control; WIRE F.1 "reconstructed message equals non-stream semantics").
 
@@ -36,7 +36,7 @@ async def stream_matches_nonstream(probe: Probe) -> None:
     fail_if(problems)
 
 
-@check(category="equivalence", requests=2)
+@check(category="equivalence", requests=2, smoke=0)  # smoke: stream_matches_nonstream covers equivalence
 async def same_answer_across_endpoints(probe: Probe) -> None:
     """Under one seed, an endpoint gives the same answer as the contract's first endpoint to the same request (where the suite promises it: `expectations.same_answer_across_endpoints`)."""
     if "same_answer_across_endpoints" not in probe.contract.expectations:

@@ -50,7 +50,8 @@ async def _send_bad(probe: Probe, name: str) -> Exchange:
     return await probe.send(request)
 
 
-@check(category="errors", cases=_cases, requests=2)
+# Billed: only the request after the bad one, which smoke shares with response_shape.
+@check(category="errors", cases=_cases, requests=2, billed=1, shares=("plain",))
 async def error_answers(probe: Probe, case: Case) -> None:
     """Bad requests get the protocol's status and error shape — 401 for a missing or wrong key, 404 for an unknown model, 400 for malformed input — never a 5xx, and the server still answers afterwards (assumption: protocol error codes)."""
     bad = CASES[case.data]

@@ -31,7 +31,7 @@ def _format_cases(probe: Probe) -> list[Case]:
     return [Case(name.split(".")[1], name) for name in FORMATS] + [Case("url", IMAGE_URL)]
 
 
-@check(category="images", cases=_format_cases)
+@check(category="images", cases=_format_cases, requests=2, smoke=0)
 async def image_accepted(probe: Probe, case: Case) -> None:
     """An image in each common format (PNG, JPEG, WebP, GIF, and by http(s) URL) is accepted and counted as input (seed: "text and image input")."""
     _require_images(probe)
@@ -44,7 +44,7 @@ async def image_accepted(probe: Probe, case: Case) -> None:
                           f"({with_image.usage.input_tokens} with it, {text_only.usage.input_tokens} without)")
 
 
-@check(category="images", requests=2)
+@check(category="images", requests=2, smoke=0)
 async def image_changes_answer(probe: Probe) -> None:
     """The model looks at the image: two different images under one seed give different answers (seed: image input)."""
     _require_images(probe)
@@ -66,7 +66,7 @@ def _broken_cases(probe: Probe) -> list[Case]:
     return [Case(name, name) for name in BROKEN]
 
 
-@check(category="images", cases=_broken_cases)
+@check(category="images", cases=_broken_cases, billed=0)  # rejected
 async def image_malformed_rejected(probe: Probe, case: Case) -> None:
     """A malformed image (truncated, bad base64, not an image) is rejected with the invalid-request status, never a 5xx (assumption: protocol error codes)."""
     _require_images(probe)

@@ -48,7 +48,7 @@ def _stop_word(text: str) -> tuple[str, int] | None:
     return None
 
 
-@check(category="limits", requests=2)
+@check(category="limits", requests=2, smoke=0)  # smoke: max_tokens_honoured covers limits
 async def stop_honoured(probe: Probe) -> None:
     """A stop string ends the answer just before it, and the finish reason says so (seed table: stop "One or more stop strings").
 
@@ -83,7 +83,9 @@ def _context_cases(probe: Probe) -> list[Case]:
     return [Case("under", False), Case("over", True)]
 
 
-@check(category="limits", cases=_context_cases, requests=3)
+# Two calibration answers, then the prompt: accepted under the window, rejected over it.
+@check(category="limits", cases=_context_cases, requests=3, billed=lambda contract, case: 2 if case.data else 3,
+       smoke=0)
 async def context_window(probe: Probe, case: Case) -> None:
     """A prompt that fits the context window is answered; one past it is rejected with the invalid-request status (seed: "8K-token context window").
 

@@ -12,7 +12,7 @@ def _cases(probe: Probe) -> list[Case]:
     return [Case("non-stream", False), Case("stream", True)]
 
 
-@check(category="logprobs", cases=_cases)
+@check(category="logprobs", cases=_cases, smoke=0)  # smoke: logprobs_absent_by_default
 async def logprobs_consistent(probe: Probe, case: Case) -> None:
     """With logprobs and top_logprobs=N, every answer token has a logprob ≤ 0 and at most N alternatives sorted by logprob, and the tokens spell the text (seed table: logprobs, top_logprobs 0..20; WIRE A.8)."""
     probe.require("logprobs", "top_logprobs")
@@ -39,7 +39,7 @@ async def logprobs_consistent(probe: Probe, case: Case) -> None:
     fail_if(problems)
 
 
-@check(category="logprobs")
+@check(category="logprobs", shares=("seeded",))
 async def logprobs_absent_by_default(probe: Probe) -> None:
     """Without logprobs (default false) the answer carries no log probabilities (seed table: logprobs default false)."""
     probe.require("logprobs")

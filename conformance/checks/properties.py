@@ -27,7 +27,12 @@ def _budget(contract: Contract) -> int:
     return strategies.request_budget()
 
 
-@check(category="properties", requests=_budget)
+def _examples(contract: Contract, case: Case) -> int:
+    """Expected billed messages of one search: its examples, accepted; no shrinking."""
+    return strategies.active_settings().max_examples
+
+
+@check(category="properties", requests=_budget, billed=_examples, smoke=0)
 async def random_valid_requests_accepted(probe: Probe) -> None:
     """Every request drawn at random inside the contract — any combination of parameters, each within its range, enum and type, streamed or not — is answered with 200 (seed table; hypothesis, active profile)."""
     contract, endpoint = probe.contract, probe.endpoint
@@ -48,7 +53,7 @@ def _parameter_cases(probe: Probe) -> list[Case]:
     return [Case(p.name, p.name) for p in probe.contract.supported_parameters(probe.endpoint)]
 
 
-@check(category="properties", cases=_parameter_cases, requests=_budget)
+@check(category="properties", cases=_parameter_cases, requests=_budget, billed=0)  # all rejected
 async def random_invalid_requests_rejected(probe: Probe, case: Case) -> None:
     """Every value drawn at random outside a parameter's contract — out of range on either side, the wrong JSON type, outside the enum, a list too long — is rejected with the protocol's invalid-parameter status and an error naming the parameter, never a 5xx (seed table; hypothesis, active profile)."""
     contract, endpoint = probe.contract, probe.endpoint

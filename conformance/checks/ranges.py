@@ -21,7 +21,9 @@ def long_answer(parameter: str, value: object) -> bool:
             and value > LONG_ANSWER_TOKENS)
 
 
-@check(category="ranges", cases=_boundary_cases)
+# Rejected values are not billed; the smoke tier tries the first one.
+@check(category="ranges", cases=_boundary_cases, billed=lambda contract, case: int(case.data.accept),
+       smoke=lambda case: not case.data.accept)
 async def parameter_ranges(probe: Probe, case: Case) -> None:
     """Each documented parameter accepts its boundary values and rejects values outside its
     range or of the wrong type with the protocol's invalid-parameter error naming it (seed table).

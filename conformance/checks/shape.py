@@ -6,7 +6,7 @@ from conformance.checks.probe import expect_success
 from conformance.checks.registry import CheckFailed, check, fail_if
 
 
-@check(category="shape")
+@check(category="shape", shares=("plain",))
 async def response_shape(probe: Probe) -> None:
     """A non-stream answer is a well-formed object of the protocol (WIRE.md A.6/B/C; F.1 checklist).
 

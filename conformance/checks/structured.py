@@ -33,7 +33,7 @@ def _cases(probe: Probe) -> list[Case]:
             for name in fixtures.schema_names() for stream in (False, True)]
 
 
-@check(category="structured", cases=_cases)
+@check(category="structured", cases=_cases, smoke=lambda case: case.data[1])  # smoke: streamed
 async def structured_output_valid(probe: Probe, case: Case) -> None:
     """Asked for structured output with a JSON Schema, the answer text is JSON that validates against it (seed: "structured JSON output"; WIRE A.5, B.5, F)."""
     if not probe.contract.features.get("structured_output"):
@@ -58,7 +58,12 @@ def _budget(contract: Contract) -> int:
     return strategies.request_budget()
 
 
-@check(category="structured", requests=_budget)
+def _examples(contract: Contract, case: Case) -> int:
+    """Expected billed messages of one search: its examples, accepted; no shrinking."""
+    return strategies.active_settings().max_examples
+
+
+@check(category="structured", requests=_budget, billed=_examples, smoke=0)
 async def structured_output_generated(probe: Probe) -> None:
     """For JSON Schemas drawn at random inside the contract's declared subset (`expectations.structured_output`: keywords, depth, object root), streamed or not, the answer is JSON that validates against the schema (seed: "structured JSON output"; hypothesis, active profile)."""
     if not probe.contract.features.get("structured_output"):

@@ -12,7 +12,7 @@ CHANNEL_MARKERS = ("<|channel>", "<channel|>", "<|tool_call>", "<tool_call|>", "
                    "<|tool_response>", '<|"|>')
 
 
-@check(category="thinking")
+@check(category="thinking", shares=("seeded",))
 async def thinking_on_by_default(probe: Probe) -> None:
     """With no thinking parameter the answer carries reasoning, and usage counts it where the protocol reports it (seed: "thinking mode by default"; enable_thinking default true)."""
     reply = await probe.answer(probe.request(seed=SEED))
@@ -38,7 +38,7 @@ def _switch_cases(probe: Probe) -> list[Case]:
     return cases
 
 
-@check(category="thinking", cases=_switch_cases)
+@check(category="thinking", cases=_switch_cases, smoke=0)
 async def thinking_switch(probe: Probe, case: Case) -> None:
     """enable_thinking and reasoning_effort turn reasoning on and off as documented ("Medium and high enable thinking mode"; low off is an assumption)."""
     params: dict[str, Any]
@@ -56,7 +56,7 @@ def _stream_cases(probe: Probe) -> list[Case]:
     return [Case("non-stream", False), Case("stream", True)]
 
 
-@check(category="thinking", cases=_stream_cases)
+@check(category="thinking", cases=_stream_cases, smoke=("non-stream",), shares=("seeded",))
 async def no_channel_markers(probe: Probe, case: Case) -> None:
     """No Gemma template marker (`<|channel>`, `<|tool_call>`, `<turn|>`, ...) leaks into the answer or its reasoning (WIRE.md E.2)."""
     reply = await probe.answer(probe.request(seed=SEED, stream=case.data))

@@ -61,7 +61,7 @@ def call_problems(probe: Probe, reply: Reply, choice: ToolChoice) -> list[str]:
     return problems
 
 
-@check(category="tools", cases=_choice_cases)
+@check(category="tools", cases=_choice_cases, smoke=("auto-stream",))
 async def tool_choice_honoured(probe: Probe, case: Case) -> None:
     """With function tools defined, each tool_choice form is honoured and every call is well-formed: a defined name, the protocol's id prefix, JSON arguments valid against the tool's schema, the tool finish reason (seed: "function tools"; WIRE A.4, B, C)."""
     probe.require("tools")
@@ -78,7 +78,7 @@ async def tool_choice_honoured(probe: Probe, case: Case) -> None:
     fail_if(call_problems(probe, reply, c.choice))
 
 
-@check(category="tools", requests=2)
+@check(category="tools", requests=2, smoke=0)  # smoke: tool_choice_honoured
 async def tool_round_trip(probe: Probe) -> None:
     """A tool result sent back answers the call: the server accepts it and replies with text instead of calling again (seed: "function tools"; WIRE F "Tool result in")."""
     probe.require("tools")

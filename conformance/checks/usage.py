@@ -6,7 +6,7 @@ from conformance.checks.probe import SEED, Probe
 from conformance.checks.registry import check
 
 
-@check(category="usage", requests=2)
+@check(category="usage", requests=2, shares=("seeded", "seeded-stream"))
 async def usage_consistent(probe: Probe) -> None:
     """Usage is reported and adds up, the stream reports the same counts as the non-stream answer, and every streamed content event carries at least one counted token (billing per message relies on it)."""
     whole = await probe.answer(probe.request(seed=SEED))
