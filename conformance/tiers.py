@@ -5,6 +5,24 @@
 - ``standard``: every case, the contract's samples, few property examples (hypothesis ``live``).
   The default against the billed provider.
 - ``full``: every case, the contract's samples, the ``ci`` property search. The default elsewhere.
+
+The smoke selection (`@check(smoke=...)`; measured on the reference server: 43 billed messages,
+15 on chat_completions with the preflight, 14 on each other endpoint). One case per check does
+not fit 15 messages an endpoint (about 21), so smoke covers categories, not checks, and shares
+answers:
+
+- Answers are shared (`runner.SharedAnswers`): a request identical to one another check already
+  had answered is not sent again (a check's own repeats still are). The plain request serves
+  response_shape and error_answers; the seeded one omitted_equals_default, stream_matches_nonstream,
+  thinking_on_by_default, no_channel_markers, logprobs_absent_by_default and usage_consistent;
+  the plain stream stream_framing and the latency SLO's one sample (`sample_cap` 1).
+- Free covers: ranges and properties by a rejected value, images by a malformed image, errors
+  by a missing key (its follow-up request shared).
+- Left out, their category covered by another check: same_answer_across_endpoints, stop_honoured,
+  context_window, thinking_switch, logprobs_consistent, tool_round_trip,
+  structured_output_generated, image_accepted, image_changes_answer, random_valid_requests_accepted.
+- Streamed cases where a check has both (tools, structured).
+- logprobs is skipped on responses and messages: the contract offers no logprobs switch there.
 """
 from __future__ import annotations
 
