@@ -14,8 +14,9 @@ from conformance.checks.probe import Probe, Unreachable
 from conformance.errors import SetupError, TransportError
 from conformance.protocols import wire_protocols
 from conformance.secrets import redact
+from conformance.stats import Outcome, decided, rate_verdict, sampling_confidence, sampling_rule
 from conformance.selection import Matcher
-from conformance.suite.model import Contract, Divergence, RateOverride
+from conformance.suite.model import Contract, Divergence, RateOverride, SamplingRule
 from conformance.tiers import Tier
 from conformance.transport.client import Client, Exchange, request_label
 from conformance.transport.limiter import Limiter
@@ -93,9 +94,10 @@ def plan(contract: Contract, client: Client, selected: Matcher,
 
 
 def case_samples(spec: CheckSpec, endpoint: str, case: Any, contract: Contract, policy: RunPolicy = RunPolicy()) -> int:
-    """How many times the runner runs one case. HOOK: once, until the runner resolves a case's
-    sampling rule (`case_rule`); then its samples, capped by the tier."""
-    return 1
+    """How many times the runner runs one case: once, or its sampling rule's samples (`case_rule`,
+    capped by the tier). A sampled case stopping early at a failure costs less, never more."""
+    rule = case_rule(spec, endpoint, getattr(case, "id", "") or "", contract, policy)
+    return rule.samples if rule is not None else 1
 
 
 def _capped(spec: CheckSpec, per_case: int, policy: RunPolicy) -> int:
@@ -295,40 +297,115 @@ def apply_divergences(result: Result, divergences: tuple[Divergence, ...]) -> Re
     return result
 
 
+def case_rule(spec: CheckSpec, endpoint: str, case_id: str, contract: Contract,
+              policy: RunPolicy = RunPolicy()) -> SamplingRule | None:
+    """The sampling rule of one case, or None where it runs once and concludes as it always did.
+
+    The target's rate override that matches (check, endpoint, case), its rate and samples in
+    place of the contract's; else, for a `sampled` check, the contract's
+    `expectations.sampling.<check>`. An override samples any check (a small model's chance
+    failure of a stream or a round trip gets a rate). The tier caps the samples
+    (`policy.sample_cap`); the confidence is the contract's (`expectations.sampling.confidence`).
+    """
+    override = next((r for r in policy.rates if r.matches(spec.name, endpoint, case_id)), None)
+    base = sampling_rule(contract.expectations, spec.name) if spec.sampled else None
+    if override is None and base is None:
+        return None
+    samples = (override.samples if override and override.samples else None) or (base.samples if base else 1)
+    rate = override.rate if override and override.rate is not None else (base.rate if base else 1.0)
+    if policy.sample_cap is not None:
+        samples = min(samples, policy.sample_cap)
+    return SamplingRule(max(1, samples), rate, sampling_confidence(contract.expectations))
+
+
 async def _run_one(p: Plan, case: Any, policy: RunPolicy = RunPolicy()) -> Result:
+    """One case's verdict: the check run once, or, under a sampling rule (`case_rule`), once per
+    sample with the pass rate judged by `stats.rate_verdict` (passed, failed or inconclusive)."""
     spec = p.spec
     result = Result(check=spec.name, endpoint=p.endpoint, case=getattr(case, "id", "") or "",
                     status=Status.PASSED, category=spec.category, rule=spec.rule)
     if p.probe is None:
         result.status, result.message = Status.SKIPPED, p.skip_reason or ""
         return result
-    probe = Probe(p.probe.contract, p.probe.wire, p.probe.client)  # fresh exchange log per case
+    rule = case_rule(spec, p.endpoint, result.case, p.probe.contract, policy)
     started = time.perf_counter()
     label = request_label.set(result.id)  # the request log says which check each request was for
     try:
-        if spec.cases:
-            await spec.func(probe, case)
+        if rule is None:
+            result.status, result.message, probe, outcome = await _attempt(p, case, policy, 0)
+            if outcome is not None:
+                result.samples, result.rate = outcome.samples, outcome.rate
+                result.ci_low, result.ci_high = outcome.ci_low, outcome.ci_high
         else:
-            await spec.func(probe)
-    except CheckFailed as exc:
-        result.status, result.message = Status.FAILED, redact(str(exc))
-    except CheckSkipped as exc:
-        result.status, result.message = Status.SKIPPED, redact(str(exc))
-    except (Unreachable, BudgetExceeded):
-        raise
-    except (TransportError, SetupError) as exc:
-        result.status, result.message = Status.ERROR, redact(str(exc))
-    except Exception as exc:  # a harness bug must not end the run: record it and go on
-        result.status, result.message = Status.ERROR, redact(f"{type(exc).__name__} in check: {exc}")
+            probe = await _sampled(p, case, policy, rule, result)
     finally:
         request_label.reset(label)
     result.duration_ms = (time.perf_counter() - started) * 1000
+    if spec.category == "latency" and not policy.gate_latency and result.status in (
+            Status.PASSED, Status.FAILED, Status.INCONCLUSIVE):
+        verdict, result.status = result.status, Status.PASSED
+        result.message = (f"not gated: the target's timings say nothing about the contract (gate_latency: "
+                          f"false; the verdict would be {verdict.value}): {result.message}")
     if probe.exchanges:
         last = probe.exchanges[-1]
         result.request = _excerpt(last.request_body)
         result.response = _response_excerpt(last)
         result.timings = last.timings.as_dict()
     return result
+
+
+async def _attempt(p: Plan, case: Any, policy: RunPolicy, sample: int) -> tuple[Status, str, Probe, Outcome | None]:
+    """Run the check once, as sample `sample`, on a fresh probe (its own exchange log and seed).
+
+    Returning is a pass, unless the check returns its own `Outcome`; `CheckFailed` a failure,
+    `CheckSkipped` a skip, a transport error or a harness bug an error. An unreachable target or
+    a spent budget ends the run."""
+    spec = p.spec
+    probe = Probe(p.probe.contract, p.probe.wire, p.probe.client, sample=sample, sample_cap=policy.sample_cap)
+    try:
+        value = await (spec.func(probe, case) if spec.cases else spec.func(probe))
+    except CheckFailed as exc:
+        return Status.FAILED, redact(str(exc)), probe, None
+    except CheckSkipped as exc:
+        return Status.SKIPPED, redact(str(exc)), probe, None
+    except (Unreachable, BudgetExceeded):
+        raise
+    except (TransportError, SetupError) as exc:
+        return Status.ERROR, redact(str(exc)), probe, None
+    except Exception as exc:  # a harness bug must not end the run: record it and go on
+        return Status.ERROR, redact(f"{type(exc).__name__} in check: {exc}"), probe, None
+    if isinstance(value, Outcome):
+        return value.status, redact(value.message), probe, value
+    return Status.PASSED, "", probe, None
+
+
+async def _sampled(p: Plan, case: Any, policy: RunPolicy, rule: SamplingRule, result: Result) -> Probe:
+    """Draw up to `rule.samples` samples and conclude from the pass rate (`stats.rate_verdict`).
+
+    Stops early once the samples left can no longer change a pass or a failure (`stats.decided`:
+    with rate 1.0, at the first failing sample). A skipped sample skips the result, an erring
+    one makes it an error. Returns the probe whose exchange the report shows: the first failing
+    sample's, else the last."""
+    successes = drawn = 0
+    failure: tuple[str, Probe] | None = None
+    for sample in range(rule.samples):
+        status, message, probe, _ = await _attempt(p, case, policy, sample)
+        drawn += 1
+        if status in (Status.SKIPPED, Status.ERROR):
+            prefix = f"sample {sample + 1} of {rule.samples}: " if status is Status.ERROR and rule.samples > 1 else ""
+            result.status, result.message = status, prefix + message
+            return probe
+        if status is Status.PASSED:
+            successes += 1
+        elif failure is None:
+            failure = (message or status.value, probe)
+        if decided(successes, drawn, rule.samples, rule.rate, rule.confidence):
+            break
+    verdict = rate_verdict(successes, drawn, rule.rate, rule.confidence)
+    result.status = verdict.status
+    result.samples, result.rate, result.ci_low, result.ci_high = drawn, verdict.rate, verdict.ci_low, verdict.ci_high
+    result.message = verdict.describe() + (f": {failure[0]}" if failure else "")
+    return failure[1] if failure else probe
 
 
 async def preflight(contract: Contract, client: Client) -> None:

@@ -36,7 +36,7 @@ async def stream_matches_nonstream(probe: Probe) -> None:
     fail_if(problems)
 
 
-@check(category="equivalence", requests=2, smoke=0)  # smoke: stream_matches_nonstream covers equivalence
+@check(category="equivalence", requests=2, sampled=True, smoke=0)  # smoke: stream_matches_nonstream covers equivalence
 async def same_answer_across_endpoints(probe: Probe) -> None:
     """Under one seed, an endpoint gives the same answer as the contract's first endpoint to the same request (where the suite promises it: `expectations.same_answer_across_endpoints`)."""
     if "same_answer_across_endpoints" not in probe.contract.expectations:
@@ -45,8 +45,8 @@ async def same_answer_across_endpoints(probe: Probe) -> None:
     first = next(iter(probe.contract.endpoints))
     if probe.endpoint == first:
         raise CheckSkipped(f"{first} is the endpoint the others are compared with")
-    reference = Probe(probe.contract, wire_protocols(probe.contract)[first], probe.client)
-    params = {"seed": SEED}
+    reference = Probe(probe.contract, wire_protocols(probe.contract)[first], probe.client, sample=probe.sample)
+    params = {"seed": probe.seed}
     if probe.supports("enable_thinking") and reference.supports("enable_thinking"):
         params["enable_thinking"] = False  # reasoning channels differ in shape between protocols
     theirs = await reference.answer(reference.request(**params))

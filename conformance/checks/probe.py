@@ -33,10 +33,21 @@ class Probe:
     wire: WireProtocol
     client: Client
     exchanges: list[Exchange] = field(default_factory=list)
+    # Which sample of a sampled case this run is (0 for a case run once): sampled checks seed
+    # their requests with `seed`, so that samples differ.
+    sample: int = 0
+    # The tier's cap on samples (None: as declared): a check that draws its own samples (the
+    # latency SLO) takes at most this many.
+    sample_cap: int | None = None
 
     @property
     def endpoint(self) -> str:
         return self.wire.name
+
+    @property
+    def seed(self) -> int:
+        """The seed of this sample's requests: SEED, then SEED + 1, ... for later samples."""
+        return SEED + self.sample
 
     def supports(self, parameter: str) -> bool:
         param = self.contract.parameters.get(parameter)

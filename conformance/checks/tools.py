@@ -61,12 +61,12 @@ def call_problems(probe: Probe, reply: Reply, choice: ToolChoice) -> list[str]:
     return problems
 
 
-@check(category="tools", cases=_choice_cases, smoke=("auto-stream",))
+@check(category="tools", cases=_choice_cases, sampled=True, smoke=("auto-stream",))
 async def tool_choice_honoured(probe: Probe, case: Case) -> None:
     """With function tools defined, each tool_choice form is honoured and every call is well-formed: a defined name, the protocol's id prefix, JSON arguments valid against the tool's schema, the tool finish reason (seed: "function tools"; WIRE A.4, B, C)."""
     probe.require("tools")
     c: ChoiceCase = case.data
-    request = probe.request(prompt=TOOL_PROMPT, stream=c.stream, seed=SEED, max_tokens=64,
+    request = probe.request(prompt=TOOL_PROMPT, stream=c.stream, seed=probe.seed, max_tokens=64,
                             tools=[fixtures.tool(n) for n in TOOLS])
     request.tool_choice = c.choice
     reply = await probe.answer(request)

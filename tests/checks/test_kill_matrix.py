@@ -130,6 +130,8 @@ def test_clean_reference_server_passes_every_check(contract: Contract) -> None:
     results = run_checks(contract)
     assert {r.check for r in results} == set(REGISTRY)
     assert [(r.id, r.message) for r in results if r.status.is_bad] == []
+    # The sampled checks conclude too: every sample passes, and the latency SLO has its bounds.
+    assert [(r.id, r.message) for r in results if r.status is Status.INCONCLUSIVE] == []
     # Skips happen only where the contract or protocol says the rule cannot apply, with the reason.
     assert all(r.message for r in results if r.status is Status.SKIPPED)
 
@@ -171,10 +173,21 @@ def test_every_check_is_killed_by_some_fault(capsys: pytest.CaptureFixture[str])
 
 def test_latency_slo_is_killed_by_a_slow_server(contract: Contract) -> None:
     # A tight SLO and a modest stall keep this fast; the full-catalogue rows above would
-    # multiply the stall by every request of the run.
+    # multiply the stall by every request of the run. Six samples are the fewest with bounds on
+    # both sides of a median at 95 % (the 1st and 6th order statistics).
     tight = dataclasses.replace(contract, expectations={
-        **contract.expectations, "latency": {"min_samples": 3, "ttft_ms": {"p50": 150}, "e2e_ms": {"p95": 150}}})
-    assert all(r.status is Status.PASSED for r in run_checks(tight, "latency and chat_completions"))
+        **contract.expectations, "latency": {"samples": 6, "ttft_ms": {"p50": 150}, "e2e_ms": {"p50": 150}}})
+    clean = run_checks(tight, "latency and chat_completions")
+    assert [r.status for r in clean] == [Status.PASSED], [r.message for r in clean]
     results = run_checks(tight, "latency and chat_completions", faults=["slow_first_token:250"])
     assert [r.status for r in results] == [Status.FAILED]
     assert "ttft_ms p50" in results[0].message and "SLO 150 ms" in results[0].message
+    assert results[0].samples == 6 and results[0].ci_low > 150
+
+
+def test_latency_slo_is_inconclusive_on_too_few_samples(contract: Contract) -> None:
+    # Five samples bound no p95 from above: not shown to be within the SLO, nor over it.
+    few = dataclasses.replace(contract, expectations={
+        **contract.expectations, "latency": {"samples": 5, "ttft_ms": {"p95": 2000}}})
+    [result] = run_checks(few, "latency and chat_completions")
+    assert result.status is Status.INCONCLUSIVE and "ttft_ms p95" in result.message and "∞" in result.message
