@@ -233,6 +233,14 @@ class ContractItem(pytest.Item):
             self.add_report_section("call", "exchange", _exchange_text(result))
         if result.status is Status.PASSED:
             return
+        if result.status is Status.INCONCLUSIVE:
+            # Not enough evidence either way: a pass with a warning that names the interval, as
+            # the run counts it, unless --conformance-strict makes it a failure.
+            if self.config.getoption("conformance_strict", False):
+                pytest.fail(f"inconclusive (--conformance-strict): {result.message}", pytrace=False)
+            import warnings
+            warnings.warn(f"inconclusive {result.id}: {result.message}", UserWarning, stacklevel=1)
+            return
         if result.status is Status.SKIPPED:
             pytest.skip(result.message)
         if result.status is Status.XFAILED:

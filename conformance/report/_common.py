@@ -9,7 +9,7 @@ from typing import Any, Iterable
 from conformance.secrets import redact
 from conformance.verdicts import Result, RunInfo, Status
 
-# Declaration order (passed, failed, skipped, xfailed, xpassed, error): every report lists
+# Declaration order (passed, failed, skipped, xfailed, xpassed, error, inconclusive): every report lists
 # counts the same way, and it reads like pytest's "40 passed, 1 failed, 2 skipped".
 STATUS_ORDER: tuple[Status, ...] = tuple(Status)
 

@@ -9,7 +9,11 @@ from conformance.report._common import count, scrub, status_of
 from conformance.secrets import redact
 from conformance.verdicts import Result, RunInfo
 
-SUMMARY_KEYS = ("passed", "failed", "skipped", "xfailed", "xpassed", "error", "total")
+SUMMARY_KEYS = ("passed", "failed", "skipped", "xfailed", "xpassed", "error", "inconclusive", "total")
+# A sampled check's figures, in each result only where set: the samples drawn, the observed rate
+# (or, for a latency percentile, its value in ms) and the interval its verdict came from (an
+# unbounded end, too few samples for it, is null).
+SAMPLED_KEYS = ("samples", "rate", "ci_low", "ci_high")
 
 
 def render_json(info: RunInfo, results: list[Result], *, requests: dict[str, Any] | None = None) -> str:
@@ -33,7 +37,7 @@ def render_json(info: RunInfo, results: list[Result], *, requests: dict[str, Any
 
 
 def _result(r: Result) -> dict[str, Any]:
-    return {
+    out = {
         "id": r.id,
         "check": r.check,
         "endpoint": r.endpoint,
@@ -47,3 +51,6 @@ def _result(r: Result) -> dict[str, Any]:
         "timings": r.timings,
         "duration_ms": r.duration_ms,
     }
+    if r.samples is not None:
+        out.update({key: getattr(r, key) for key in SAMPLED_KEYS})
+    return out

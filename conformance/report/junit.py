@@ -2,7 +2,11 @@
 
 Mapping: failed and xpassed → <failure> (an unexpected pass of a strict expected divergence
 fails the run), error → <error>, skipped and xfailed → <skipped> (an expected divergence is
-known and accepted, so CI should neither hide it nor count it as broken).
+known and accepted, so CI should neither hide it nor count it as broken). Inconclusive (a
+sampled check whose interval straddles the required rate or limit) → <skipped type="inconclusive">
+with the interval in its message, or <failure type="inconclusive"> when the run was --strict
+(`run.settings.strict`), as the exit code counts it. A sampled result's figures (samples, rate,
+ci_low, ci_high) are testcase <properties> whatever its status.
 """
 from __future__ import annotations
 
@@ -32,9 +36,10 @@ def xml_safe(text: str) -> str:
 
 def render_junit(info: RunInfo, results: list[Result]) -> str:
     counts = count(results)
-    failures = counts[Status.FAILED] + counts[Status.XPASSED]
+    strict = _strict(info)
+    failures = counts[Status.FAILED] + counts[Status.XPASSED] + (counts[Status.INCONCLUSIVE] if strict else 0)
     errors = counts[Status.ERROR]
-    skipped = counts[Status.SKIPPED] + counts[Status.XFAILED]
+    skipped = counts[Status.SKIPPED] + counts[Status.XFAILED] + (0 if strict else counts[Status.INCONCLUSIVE])
     # Checks may overlap in time, so the suite's time is wall-clock when known.
     elapsed = wall_seconds(info)
     if elapsed is None:
@@ -57,7 +62,7 @@ def render_junit(info: RunInfo, results: list[Result]) -> str:
         ET.SubElement(props, "property", {"name": name, "value": xml_safe(value)})
 
     for r in results:
-        suite.append(_testcase(r))
+        suite.append(_testcase(r, strict))
 
     ET.indent(root, space="  ")
     body = ET.tostring(root, encoding="unicode")
@@ -84,7 +89,11 @@ def _properties(info: RunInfo) -> list[tuple[str, str]]:
     return [(k, "" if v is None else str(v)) for k, v in props]
 
 
-def _testcase(r: Result) -> ET.Element:
+def _strict(info: RunInfo) -> bool:
+    return bool((info.settings or {}).get("strict"))
+
+
+def _testcase(r: Result, strict: bool = False) -> ET.Element:
     status = status_of(r)
     name = f"{r.check}[{r.case}]" if r.case else r.check
     case = ET.Element(
@@ -96,7 +105,19 @@ def _testcase(r: Result) -> ET.Element:
         },
     )
     message = default_message(r)
-    if status is Status.FAILED:
+    if r.samples is not None:
+        props = ET.SubElement(case, "properties")
+        for key in ("samples", "rate", "ci_low", "ci_high"):
+            value = getattr(r, key)
+            ET.SubElement(props, "property", {"name": key, "value": "" if value is None else f"{value:g}"})
+    if status is Status.INCONCLUSIVE:
+        title = f"inconclusive: {message}" if message else "inconclusive"
+        if strict:
+            _outcome(case, "failure", "inconclusive", title + " (--strict)", r)
+        else:
+            ET.SubElement(case, "skipped", {"message": xml_safe(one_line(title, _MESSAGE_ATTR_LIMIT)),
+                                            "type": "inconclusive"})
+    elif status is Status.FAILED:
         _outcome(case, "failure", "failed", message, r)
     elif status is Status.XPASSED:
         title = "expected divergence did not occur (strict xfail)"

@@ -26,6 +26,7 @@ GLYPHS = {
     Status.XFAILED: "🔸",
     Status.XPASSED: "❗",
     Status.ERROR: "💥",
+    Status.INCONCLUSIVE: "❔",
 }
 
 # Characters that would otherwise start emphasis, links, HTML or a table cell boundary.
@@ -38,6 +39,7 @@ def render_markdown(info: RunInfo, results: list[Result], *, requests: dict[str,
     out += _requests(requests)
     out += _table(results)
     out += _failures(results)
+    out += _inconclusive(results)
     out += _skipped(results)
     out += _assumptions(info)
     return redact("\n".join(out).rstrip("\n") + "\n")
@@ -113,7 +115,7 @@ def cell(group: list[Result]) -> str:
 
 def _headline(counts: dict[Status, int]) -> Status:
     # A cell with any bad outcome must not look green at a glance.
-    for status in (Status.FAILED, Status.XPASSED, Status.ERROR, Status.PASSED, Status.XFAILED):
+    for status in (Status.FAILED, Status.XPASSED, Status.ERROR, Status.INCONCLUSIVE, Status.PASSED, Status.XFAILED):
         if counts[status]:
             return status
     return Status.SKIPPED
@@ -161,6 +163,18 @@ def _failures(results: list[Result]) -> list[str]:
             out.append(f"  - rule: {text(r.rule)}")
     out.append("")
     return out
+
+
+def _inconclusive(results: list[Result]) -> list[str]:
+    """Sampled checks whose interval straddles the required rate or limit, with the interval
+    (in the message): not enough evidence either way. The section is left out when there are none."""
+    unsure = [r for r in results if status_of(r) is Status.INCONCLUSIVE]
+    if not unsure:
+        return []
+    out = ["## Inconclusive", "", "Not enough evidence either way: fails the run only under `--strict`.", ""]
+    out += [f"- {GLYPHS[Status.INCONCLUSIVE]} {code(r.id)}: {text(default_message(r) or 'no interval given')}"
+            for r in unsure]
+    return out + [""]
 
 
 def _skipped(results: list[Result]) -> list[str]:

@@ -1,6 +1,6 @@
 """The conformance matrix: checks × endpoints × targets, from the report.json of each run.
 
-One cell per (check, endpoint, target): passed, failed, expected divergence or skipped, with
+One cell per (check, endpoint, target): passed, failed, inconclusive, expected divergence or skipped, with
 counts when a check has several cases and the reasons behind divergences and skips.
 """
 from __future__ import annotations
@@ -14,10 +14,11 @@ from pathlib import Path
 from conformance.errors import SetupError
 from conformance.secrets import redact
 
-ORDER = ("failed", "error", "xpassed", "xfailed", "passed", "skipped")
+ORDER = ("failed", "error", "xpassed", "inconclusive", "xfailed", "passed", "skipped")
 WORDS = {"passed": "passed", "failed": "failed", "error": "error", "xpassed": "divergence fixed",
-         "xfailed": "expected divergence", "skipped": "skipped"}
-GLYPH = {"passed": "✅", "failed": "❌", "error": "💥", "xpassed": "❗", "xfailed": "🔸", "skipped": "⏭️"}
+         "xfailed": "expected divergence", "skipped": "skipped", "inconclusive": "inconclusive"}
+GLYPH = {"passed": "✅", "failed": "❌", "error": "💥", "xpassed": "❗", "xfailed": "🔸", "skipped": "⏭️",
+         "inconclusive": "❔"}
 
 
 @dataclass
@@ -62,7 +63,7 @@ def load(paths: list[Path]) -> Matrix:
             endpoints += [r["endpoint"]] if r["endpoint"] not in endpoints else []
             cell = cells.setdefault((r["check"], r["endpoint"], target), Cell())
             cell.counts[r["status"]] += 1
-            if r["status"] in ("xfailed", "xpassed", "skipped", "failed", "error") and r["message"]:
+            if r["status"] in ("xfailed", "xpassed", "skipped", "failed", "error", "inconclusive") and r["message"]:
                 reason = f"{r['case'] + ': ' if r['case'] else ''}{r['message']}"
                 if reason not in cell.reasons:
                     cell.reasons.append(redact(reason))
@@ -103,7 +104,7 @@ def render_html(m: Matrix) -> str:
         rows.append(f"<tr><th>{html.escape(check)}</th>{''.join(cells)}</tr>")
     style = ("body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
              "padding:4px 8px;font-size:13px}.passed{background:#e6f4ea}.failed,.error,.xpassed{background:#fce8e6}"
-             ".xfailed{background:#fef7e0}.skipped{background:#f1f3f4}")
+             ".xfailed{background:#fef7e0}.skipped{background:#f1f3f4}.inconclusive{background:#f3e8fd}")
     return redact(f"<!doctype html><meta charset=utf-8><title>Conformance matrix</title><style>{style}</style>"
                   f"<h1>Conformance matrix</h1><p>Hover a cell for the reasons.</p>"
                   f"<table><tr><th>check</th>{head}</tr>{''.join(rows)}</table>\n")

@@ -25,6 +25,7 @@ _STYLES = {
     "ERROR": "\x1b[1;31m",
     "skip": "\x1b[33m",
     "xfail": "\x1b[33m",
+    "unsure": "\x1b[35m",
     "-": "\x1b[2m",
     "head": "\x1b[1m",
     "red": "\x1b[1;31m",
@@ -49,6 +50,13 @@ def render_terminal(info: RunInfo, results: list[Result], *, color: bool) -> str
             lines.append(f"{paint('red', word)} {visible_controls(r.id)}" + (f": {message}" if message else ""))
         if len(bad) > MAX_FAILURE_LINES:
             lines.append(f"... and {len(bad) - MAX_FAILURE_LINES} more (see summary.md)")
+    unsure = [r for r in results if status_of(r) is Status.INCONCLUSIVE]
+    if unsure:
+        lines.append("")
+        for r in unsure[:MAX_FAILURE_LINES]:
+            lines.append(f"{paint('unsure', 'INCONCLUSIVE')} {visible_controls(r.id)}: {_line(default_message(r))}")
+        if len(unsure) > MAX_FAILURE_LINES:
+            lines.append(f"... and {len(unsure) - MAX_FAILURE_LINES} more (see summary.md)")
 
     if info.interrupted:
         # The runner records the Ctrl-C/SIGTERM reason in `aborted`; one line says both.
@@ -69,7 +77,7 @@ def _line(text: str) -> str:
 
 
 def cell(group: list[Result]) -> tuple[str, str]:
-    """(style, text) for one check × endpoint: `PASS 12`, `FAIL 1/12`, `skip`, ..."""
+    """(style, text) for one check × endpoint: `PASS 12`, `FAIL 1/12`, `?? 1/8` (inconclusive), `skip`, ..."""
     counts = count(group)
     total = len(group)
     bad = counts[Status.FAILED] + counts[Status.XPASSED] + counts[Status.ERROR]
@@ -78,6 +86,8 @@ def cell(group: list[Result]) -> tuple[str, str]:
         label = "ERROR" if bad == counts[Status.ERROR] else "FAIL"
         return label, f"{label} {bad}/{total}"
     passed, xfailed = counts[Status.PASSED], counts[Status.XFAILED]
+    if counts[Status.INCONCLUSIVE]:
+        return "unsure", f"?? {counts[Status.INCONCLUSIVE]}/{total}"
     if passed:
         return "PASS", f"PASS {passed}" + (f" +{xfailed} xfail" if xfailed else "")
     if xfailed:
@@ -122,7 +132,7 @@ def _summary_line(info: RunInfo, results: list[Result], paint) -> str:
         body += f" in {format_seconds(elapsed)}"
     if any(counts[s] for s in (Status.FAILED, Status.XPASSED, Status.ERROR)) or info.aborted:
         style = "red"
-    elif counts[Status.PASSED] and not info.interrupted:
+    elif counts[Status.PASSED] and not info.interrupted and not counts[Status.INCONCLUSIVE]:
         style = "green"
     else:
         style = "yellow"

@@ -27,9 +27,11 @@ def test_top_level_shape_and_summary(info, results):
     doc = strict_loads(render_json(info, results))
     assert list(doc) == ["run", "summary", "results"]
     assert doc["summary"] == {
-        "passed": 12, "failed": 1, "skipped": 1, "xfailed": 1, "xpassed": 1, "error": 1, "total": 17,
+        "passed": 12, "failed": 1, "skipped": 1, "xfailed": 1, "xpassed": 1, "error": 1, "inconclusive": 0,
+        "total": 17,
     }
-    assert list(doc["summary"]) == ["passed", "failed", "skipped", "xfailed", "xpassed", "error", "total"]
+    assert list(doc["summary"]) == ["passed", "failed", "skipped", "xfailed", "xpassed", "error", "inconclusive",
+                                    "total"]
 
 
 def test_run_fields(info, results):
@@ -38,7 +40,7 @@ def test_run_fields(info, results):
     run = strict_loads(render_json(info, results))["run"]
     assert list(run) == [
         "started_at", "contract", "model", "target", "base_url", "suite_file",
-        "selection", "finished_at", "interrupted", "aborted", "assumptions", "cost",
+        "selection", "finished_at", "interrupted", "aborted", "assumptions", "cost", "settings", "throttling",
     ]
     assert run["contract"] == "openai-chat"
     assert run["interrupted"] is True
