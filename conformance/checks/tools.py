@@ -7,7 +7,7 @@ import jsonschema
 
 from conformance import fixtures
 from conformance.checks.failures import CheckFailed, fail_if
-from conformance.checks.probe import SEED, Probe
+from conformance.checks.probe import Probe
 from conformance.checks.registry import Case, check
 from conformance.protocols.base import FINISH_TOOL, Reply, ToolChoice, Turn
 
@@ -83,13 +83,13 @@ async def tool_round_trip(probe: Probe) -> None:
     """A tool result sent back answers the call: the server accepts it and replies with text instead of calling again (seed: "function tools"; WIRE F "Tool result in")."""
     probe.require("tools")
     tools = [fixtures.tool("get_weather")]
-    first = probe.request(prompt=TOOL_PROMPT, seed=SEED, max_tokens=64, tools=tools)
+    first = probe.request(prompt=TOOL_PROMPT, seed=probe.seed, max_tokens=64, tools=tools)
     first.tool_choice = ToolChoice("required")
     reply = await probe.answer(first)
     if not reply.tool_calls:
         raise CheckFailed("tool_choice required produced no tool call to answer")
     call = reply.tool_calls[0]
-    follow = probe.request(seed=SEED, tools=tools)
+    follow = probe.request(seed=probe.seed, tools=tools)
     follow.turns = [Turn("user", TOOL_PROMPT), Turn("assistant", "", tool_calls=(call,)),
                     Turn("tool", '{"temperature_c": 18, "sky": "clear"}', tool_call_id=call.id, tool_name=call.name)]
     follow.tool_choice = ToolChoice("auto")
