@@ -132,7 +132,9 @@ def resolve(options: SessionOptions) -> SessionSettings:
     else:
         # Live calls cost money: the provider gets the standard tier unless asked otherwise.
         tier = get_tier(LIVE_TIER if target.server == "provider" and not external else DEFAULT_TIER)
-    concurrency = options.concurrency or (None if external else target.concurrency) or DEFAULT_CONCURRENCY
+    concurrency = options.concurrency
+    if concurrency is None:
+        concurrency = (None if external else target.concurrency) or DEFAULT_CONCURRENCY
     if concurrency < 1:
         raise SetupError(f"--concurrency must be at least 1, got {concurrency}")
     if options.max_cost is not None and options.max_cost < 0:

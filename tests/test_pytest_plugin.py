@@ -209,5 +209,5 @@ def test_the_cost_is_previewed_and_counted(pytester: pytest.Pytester) -> None:
                                            "--max-cost", "100", *PLUGIN)
 
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.re_match_lines([r"conformance: gemma-4-e4b.yaml cost preview: at most \d+ billed messages, .*",
+    result.stdout.re_match_lines([r"conformance: gemma-4-e4b.yaml tier full, concurrency 8; cost preview: expected \d+ billed messages .*",
                                   r"conformance: gemma-4-e4b.yaml cost: [1-9]\d* billed messages = \d+\.\d\d USD"])

@@ -10,7 +10,7 @@ def _usage_cases(probe: Probe) -> list[Case]:
     return [Case("usage", True), Case("no-usage", False)]
 
 
-@check(category="streaming", cases=_usage_cases, smoke=("no-usage",))
+@check(category="streaming", cases=_usage_cases, smoke=("no-usage",), shares=("stream",))
 async def stream_framing(probe: Probe, case: Case) -> None:
     """A stream follows the protocol's SSE framing and event grammar (WIRE.md A.9, D; F.1).
 
