@@ -14,6 +14,7 @@ Every failure is saved (minimal request, expectation, what came back) by
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import threading
 from collections.abc import Callable
@@ -146,7 +147,7 @@ async def explore(probe: Probe, scope: str, examples: st.SearchStrategy[Any],
 
     found: Found | None = None
     try:
-        await asyncio.to_thread(property_holds)
+        await _on_own_thread(property_holds)
     except asyncio.CancelledError:
         search.stop.set()  # the worker thread cannot be cancelled; make it finish without sending
         raise
@@ -162,6 +163,35 @@ async def explore(probe: Probe, scope: str, examples: st.SearchStrategy[Any],
         log = probe.exchanges
         log.append(log.pop(next(i for i, e in enumerate(log) if e is found.exchange)))
     return found, search
+
+
+async def _on_own_thread(func: Callable[[], None]) -> None:
+    """`func()` on a thread of its own, in this context (the request label goes with it).
+
+    Not on the loop's shared executor (`asyncio.to_thread`): with several checks in flight,
+    searches blocked on their requests could hold every thread of it, and the requests' own
+    host lookups (`getaddrinfo`) run there too."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(error: BaseException | None) -> None:
+        if not done.done():
+            done.set_exception(error) if error is not None else done.set_result(None)
+
+    def run() -> None:
+        error: BaseException | None = None
+        try:
+            context.run(func)
+        except BaseException as exc:  # handed to the awaiting check, as to_thread does
+            error = exc
+        try:
+            loop.call_soon_threadsafe(settle, error)
+        except RuntimeError:  # the loop is gone: the run was cancelled and nobody waits
+            pass
+
+    threading.Thread(target=run, name="hypothesis-search", daemon=True).start()
+    await done
 
 
 def _show(found: Found) -> str:
