@@ -403,7 +403,8 @@ async def _sampled(p: Plan, case: Any, policy: RunPolicy, rule: SamplingRule, re
             break
     verdict = rate_verdict(successes, drawn, rule.rate, rule.confidence)
     result.status = verdict.status
-    result.samples, result.rate, result.ci_low, result.ci_high = drawn, verdict.rate, verdict.ci_low, verdict.ci_high
+    result.samples, result.rate = drawn, round(verdict.rate, 6)
+    result.ci_low, result.ci_high = round(verdict.ci_low, 6), round(verdict.ci_high, 6)
     result.message = verdict.describe() + (f": {failure[0]}" if failure else "")
     return failure[1] if failure else probe
 
