@@ -116,3 +116,12 @@ def test_latency_that_does_not_gate_reports_its_figures_as_a_pass(contract: Cont
     assert r.status is Status.PASSED and r.message.startswith("not gated: ")
     assert "would be failed" in r.message and "ttft_ms p50 = 900 ms" in r.message
     assert (r.samples, r.rate, r.ci_low, r.ci_high) == (6, 900.0, 850.0, 990.0)
+
+
+def test_the_contract_samples_only_registered_sampled_checks(contract: Contract) -> None:
+    from conformance.checks import REGISTRY
+
+    rules = {k: v for k, v in contract.expectations["sampling"].items() if k not in ("assumption", "confidence")}
+    assert set(rules) == {name for name, spec in REGISTRY.items() if spec.sampled}
+    # Absolute rules, few samples: the live endpoint bills each one.
+    assert all(rule["rate"] == 1.0 and 1 <= rule["samples"] <= 2 for rule in rules.values())
