@@ -81,6 +81,7 @@ class SessionSettings:
     tier: Tier
     hypothesis_profile: str
     concurrency: int
+    per_endpoint: int | None
     divergences: tuple[Divergence, ...]
     rates: tuple[RateOverride, ...]
     gate_latency: bool
@@ -103,7 +104,8 @@ class SessionSettings:
 
     def policy(self) -> RunPolicy:
         return RunPolicy(divergences=self.divergences, rates=self.rates, sample_cap=self.tier.sample_cap,
-                         gate_latency=self.gate_latency, concurrency=self.concurrency)
+                         gate_latency=self.gate_latency, concurrency=self.concurrency,
+                         per_endpoint=self.per_endpoint)
 
     def describe(self) -> dict[str, Any]:
         """What the report's `run.settings` shows (no key: only where it comes from)."""
@@ -113,6 +115,7 @@ class SessionSettings:
                 "api_key_file": str(o.api_key_file) if o.api_key_file else None,
                 "faults": list(o.faults), "requests": self.client.describe(), "tier": self.tier.name,
                 "hypothesis_profile": self.hypothesis_profile, "concurrency": self.concurrency,
+                "per_endpoint": self.per_endpoint,
                 "max_cost": o.max_cost, "strict": o.strict, "gate_latency": self.gate_latency,
                 "divergences": len(self.divergences), "rates": len(self.rates)}
 
@@ -142,6 +145,7 @@ def resolve(options: SessionOptions) -> SessionSettings:
     return SessionSettings(
         options=options, target=target, client=client, tier=tier,
         hypothesis_profile=options.hypothesis_profile or tier.hypothesis_profile, concurrency=int(concurrency),
+        per_endpoint=None if external else target.per_endpoint,
         divergences=() if external else target.divergences, rates=() if external else target.rates,
         gate_latency=True if external else target.gate_latency)
 

@@ -85,3 +85,12 @@ def test_bad_values_are_one_line_setup_errors() -> None:
         resolve(SessionOptions(tier="gold"))
     with pytest.raises(SetupError, match="--concurrency"):
         resolve(SessionOptions(concurrency=0))
+
+
+def test_a_target_file_sets_concurrency_and_the_per_endpoint_limit(tmp_path: Path) -> None:
+    target = tmp_path / "busy.yaml"
+    target.write_text("kind: target\nname: busy\nserver: reference\nconcurrency: 6\nper_endpoint: 2\ntier: smoke\n")
+    settings = resolve(SessionOptions(target=str(target)))
+    policy = settings.policy()
+    assert (policy.concurrency, policy.per_endpoint, policy.sample_cap) == (6, 2, 1)
+    assert resolve(SessionOptions(target=str(target), concurrency=3)).policy().concurrency == 3

@@ -248,7 +248,7 @@ def load_target(path: Path) -> Target:
                   api_key_env=d.get("api_key_env"), model=d.get("model"), divergences=tuple(divergences),
                   settings=dict(d.get("settings", {})),
                   timeouts={k: float(v) for k, v in d.get("timeouts", {}).items()},
-                  tier=d.get("tier"), concurrency=d.get("concurrency"), rates=tuple(rates),
+                  tier=d.get("tier"), concurrency=d.get("concurrency"), per_endpoint=d.get("per_endpoint"), rates=tuple(rates),
                   gate_latency=d.get("gate_latency", True), source=str(path))
 
 

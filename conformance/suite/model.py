@@ -168,6 +168,7 @@ class Target:
     tier: str | None = None
     # Requests in flight at once (`--concurrency` overrides): a local CPU-bound server its slots.
     concurrency: int | None = None
+    per_endpoint: int | None = None  # at most this many in flight on one endpoint (default: concurrency)
     # Rates the target is held to instead of the contract's, each with its reason.
     rates: tuple[RateOverride, ...] = ()
     # False where timings say nothing about the contract (a CPU-bound local model): latency
