@@ -96,3 +96,36 @@ def test_cli_reports_the_cost(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     # The preflight and the one shape request: two successful messages.
     assert cost["billed_messages"] == 2 and cost["spent_usd"] == pytest.approx(0.06)
     assert "cost: 2 billed messages = 0.06 USD" in capsys.readouterr().out
+
+
+def test_a_budget_above_the_expected_cost_but_below_the_worst_case_runs(tmp_path: Path) -> None:
+    select = "parameter_ranges and chat_completions"
+    assert main(["run", "--report-dir", str(tmp_path), "-k", select, "--max-cost", "100", "--no-color"]) == 0
+    cost = json.loads((tmp_path / "report.json").read_text())["run"]["cost"]
+    expected, worst = cost["expected_usd"], cost["preview_max_usd"]
+    assert expected < worst
+    budget = round((expected + worst) / 2, 2)  # refused on the worst case, started on the expected one
+    again = tmp_path / "again"
+    assert main(["run", "--report-dir", str(again), "-k", select, "--max-cost", str(budget), "--no-color"]) == 0
+    assert json.loads((again / "report.json").read_text())["run"]["cost"]["spent_usd"] <= budget
+
+
+def test_a_concurrent_run_stops_in_flight_before_crossing_the_budget(contract: Contract) -> None:
+    """The preview may admit a run (its expected cost is a forecast); the meter is the hard cap,
+    with eight cases in flight."""
+    from conformance.runner import RunPolicy
+
+    app = create_app(contract, api_key=KEY)
+    meter = Meter(contract.pricing, max_cost=0.30)  # ten messages
+    results: list[Result] = []
+
+    async def go() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with Client("http://ref/v1", Secret(KEY, "test"), transport=transport, meter=meter) as client:
+            plans = plan(contract, client, compile_selection("response_shape or usage_consistent or stream_framing"))
+            await run_plan(plans, results.append, RunPolicy(concurrency=8))
+
+    with pytest.raises(BudgetExceeded):
+        asyncio.run(go())
+    assert meter.messages <= 10 and meter.spent <= 0.30
+    assert results, "the verdicts reached before the stop are delivered"
