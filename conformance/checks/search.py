@@ -17,6 +17,7 @@ import asyncio
 import contextvars
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -165,33 +166,16 @@ async def explore(probe: Probe, scope: str, examples: st.SearchStrategy[Any],
     return found, search
 
 
+# The searches' own threads: not the loop's shared executor, which the requests' host lookups
+# (`getaddrinfo`) need, and which searches blocked on their requests could fill with several
+# checks in flight. Kept warm: hypothesis sets itself up anew on every new thread (~50 ms).
+_SEARCH_THREADS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="hypothesis-search")
+
+
 async def _on_own_thread(func: Callable[[], None]) -> None:
-    """`func()` on a thread of its own, in this context (the request label goes with it).
-
-    Not on the loop's shared executor (`asyncio.to_thread`): with several checks in flight,
-    searches blocked on their requests could hold every thread of it, and the requests' own
-    host lookups (`getaddrinfo`) run there too."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
+    """`func()` on a search thread, in this context (the request label goes with it)."""
     context = contextvars.copy_context()
-
-    def settle(error: BaseException | None) -> None:
-        if not done.done():
-            done.set_exception(error) if error is not None else done.set_result(None)
-
-    def run() -> None:
-        error: BaseException | None = None
-        try:
-            context.run(func)
-        except BaseException as exc:  # handed to the awaiting check, as to_thread does
-            error = exc
-        try:
-            loop.call_soon_threadsafe(settle, error)
-        except RuntimeError:  # the loop is gone: the run was cancelled and nobody waits
-            pass
-
-    threading.Thread(target=run, name="hypothesis-search", daemon=True).start()
-    await done
+    await asyncio.get_running_loop().run_in_executor(_SEARCH_THREADS, context.run, func)
 
 
 def _show(found: Found) -> str:
