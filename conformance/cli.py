@@ -273,8 +273,7 @@ def _run(args: argparse.Namespace) -> int:
                    settings=settings.describe())
     policy = settings.policy()
 
-    def record(result: Result) -> None:
-        results.append(result)
+    def mark(result: Result) -> None:  # as each verdict is reached, in the order they finish
         print({"passed": ".", "failed": "F", "error": "E", "skipped": "s", "inconclusive": "?"}.get(
             result.status.value, "x"), end="", flush=True)
 
@@ -301,7 +300,7 @@ def _run(args: argparse.Namespace) -> int:
                                      "with -k or raise the budget")
                 try:
                     await session.preflight(client)
-                    await run_plan(plans, record, policy, throttled=info.throttling.append)
+                    await run_plan(plans, results.append, policy, throttled=info.throttling.append, progress=mark)
                 finally:
                     info.cost.update(billed_messages=meter.messages, spent_usd=meter.spent)
 

@@ -171,7 +171,8 @@ class SharedAnswers:
 
 async def run_plan(plans: list[tuple[Plan, list]], on_result: Callable[[Result], None],
                    policy: RunPolicy = RunPolicy(), *,
-                   throttled: Callable[[dict[str, Any]], None] | None = None) -> None:
+                   throttled: Callable[[dict[str, Any]], None] | None = None,
+                   progress: Callable[[Result], None] | None = None) -> None:
     """Run everything, calling `on_result` with each verdict in plan order (reports stay current).
 
     With `policy.concurrency` above one, the cases run concurrently in two phases: first every
@@ -182,15 +183,20 @@ async def run_plan(plans: list[tuple[Plan, list]], on_result: Callable[[Result],
     timings. The client's `Limiter` takes the requests' concurrency down on a 429 and back up;
     each of its events goes to `throttled` (the report's `run.throttling`). If a case raises
     (spent budget, unreachable target, Ctrl-C) the others are cancelled, every result reached
-    is delivered, in plan order, and the exception goes on.
+    is delivered, in plan order, and the exception goes on. `progress` sees each verdict as soon
+    as it is reached, in the order they finish (a live progress line does not stall behind a
+    result held for the isolated phase).
     """
     if policy.concurrency <= 1:
         for p, cases in plans:
             for case in cases:
-                on_result(apply_divergences(await _run_one(p, case, policy), policy.divergences))
+                result = apply_divergences(await _run_one(p, case, policy), policy.divergences)
+                if progress is not None:
+                    progress(result)
+                on_result(result)
         return
     work = [(p, case) for p, cases in plans for case in cases]
-    ordered = _InOrder(on_result, policy.divergences)
+    ordered = _InOrder(on_result, policy.divergences, progress)
     with _limiting([p.probe.client for p, _ in plans if p.probe is not None], policy.concurrency, throttled):
         try:
             common = [i for i, (p, _) in enumerate(work) if not p.spec.isolated]
@@ -204,14 +210,18 @@ async def run_plan(plans: list[tuple[Plan, list]], on_result: Callable[[Result],
 class _InOrder:
     """Delivers results in plan order however they finish: each waits for all before it."""
 
-    def __init__(self, on_result: Callable[[Result], None], divergences: tuple[Divergence, ...]):
+    def __init__(self, on_result: Callable[[Result], None], divergences: tuple[Divergence, ...],
+                 progress: Callable[[Result], None] | None = None):
         self.on_result = on_result
         self.divergences = divergences
+        self.progress = progress
         self.held: dict[int, Result] = {}
         self.next = 0
 
     def put(self, index: int, result: Result) -> None:
         self.held[index] = apply_divergences(result, self.divergences)
+        if self.progress is not None:
+            self.progress(self.held[index])
         while self.next in self.held:
             self.on_result(self.held.pop(self.next))
             self.next += 1

@@ -122,6 +122,25 @@ def test_isolated_checks_run_alone_after_everything_else(contract: Contract) -> 
     assert trace.started[-len(quiet):] == quiet == [k for k in ids_in_plan_order(plans) if k.startswith("quiet[")]
 
 
+def test_progress_sees_each_verdict_when_it_is_reached_not_when_it_is_delivered(contract: Contract) -> None:
+    trace = Trace()
+    specs = [fake_spec("alpha", trace, {}), fake_spec("quiet", trace, {}, isolated=True),
+             fake_spec("omega", trace, {})]
+    plans = fake_plans(contract, specs, cases=2)
+    reached: list[str] = []
+    delivered: list[str] = []
+
+    def on_result(result: Result) -> None:
+        delivered.append(result.id)
+
+    asyncio.run(run_plan(plans, on_result, RunPolicy(concurrency=4), progress=lambda r: reached.append(r.id)))
+    assert sorted(reached) == sorted(delivered) and delivered == ids_in_plan_order(plans)
+    # omega finished before the isolated phase began: progress showed it then, the report holds it
+    # back behind quiet.
+    last_quiet = max(reached.index(k) for k in reached if k.startswith("quiet["))
+    assert all(reached.index(k) < last_quiet for k in reached if k.startswith("omega["))
+
+
 def test_per_endpoint_bound_interleaves_endpoints(contract: Contract) -> None:
     trace, delays = Trace(), {}
     plans = fake_plans(contract, [fake_spec("alpha", trace, delays)], cases=6)
