@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import jsonschema
 
@@ -40,9 +40,6 @@ from conformance.protocols.base import WireProtocol
 from conformance.report.atomic import write_atomic
 from conformance.secrets import redact
 from conformance.transport.client import Exchange
-
-if TYPE_CHECKING:  # the session sits above the checks, which import this module's failure cases
-    from conformance.session import SessionSettings
 
 __all__ = [
     "DEFAULT_FAILURES_DIR", "FAILURES_DIR_ENV", "FORMAT", "Expectation", "FailureCase",
@@ -243,8 +240,12 @@ def load_failure(path: Path) -> FailureCase:
 
 # ----------------------------------------------------------------------------- replay
 
-def replay(path: Path, *, suite: Path, settings: SessionSettings) -> int:
-    """Send the case saved at `path` to a target, print what came back; the exit code says if it holds."""
+def replay(path: Path, *, suite: Path, settings: Any) -> int:
+    """Send the case saved at `path` to a target, print what came back; the exit code says if it holds.
+
+    `settings` is a `conformance.session.SessionSettings`; not imported here, because the checks
+    import this module's failure cases and the session sits above the checks.
+    """
     from conformance.protocols import wire_protocols
     from conformance.session import open_session
     from conformance.suite.loader import load_contract

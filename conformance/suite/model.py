@@ -123,15 +123,13 @@ class SamplingRule:
 
 
 @dataclass(frozen=True)
-class RateOverride:
-    """A target's own rate for a check (a small model that passes only sometimes), with its reason."""
+class TargetNote:
+    """A target's word on some results (a check, an endpoint or all, a case substring), with why."""
 
     check: str
     endpoint: str  # an endpoint name, or "*"
     case: str | None  # a substring of the case id; None matches every case
     reason: str
-    rate: float | None = None
-    samples: int | None = None
 
     def matches(self, check: str, endpoint: str, case: str) -> bool:
         return (self.check == check and self.endpoint in ("*", endpoint)
@@ -139,17 +137,16 @@ class RateOverride:
 
 
 @dataclass(frozen=True)
-class Divergence:
+class RateOverride(TargetNote):
+    """A target's own rate for a check (a small model that passes only sometimes)."""
+
+    rate: float | None = None
+    samples: int | None = None
+
+
+@dataclass(frozen=True)
+class Divergence(TargetNote):
     """A known way a target differs from the contract: run as a strict expected failure."""
-
-    check: str
-    endpoint: str  # an endpoint name, or "*"
-    case: str | None  # a substring of the case id; None matches every case
-    reason: str
-
-    def matches(self, check: str, endpoint: str, case: str) -> bool:
-        return (self.check == check and self.endpoint in ("*", endpoint)
-                and (self.case is None or self.case in case))
 
 
 @dataclass(frozen=True)
